@@ -113,7 +113,6 @@ CREATE TABLE noetl.queue (
     heartbeat_at        TIMESTAMPTZ,
     timeout_seconds     DOUBLE PRECISION,
     last_error          TEXT,
-    result              JSONB,
     CONSTRAINT queue_status_check CHECK (status IN
         ('pending', 'leased', 'waiting', 'done', 'failed', 'cancelled'))
 );
