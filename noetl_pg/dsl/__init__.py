@@ -1,0 +1,82 @@
+"""The playbook DSL v2: models, parsing with precise errors, templates, v1 -> v2 migration.
+
+Pure library: nothing here touches a database or the network.
+"""
+
+from .migrate import MigrationError, migrate_v1_to_v2, migrate_v1_to_v2_with_warnings
+from .models import (
+    API_VERSION,
+    KNOWN_TOOL_KINDS,
+    THEN_ACTIONS,
+    CaseEntry,
+    Collect,
+    Fail,
+    Loop,
+    Metadata,
+    NextTarget,
+    Playbook,
+    ResultAction,
+    Retry,
+    Sink,
+    Skip,
+    Step,
+    Then,
+    Tool,
+    WorkbookEntry,
+)
+from .parser import (
+    PlaybookError,
+    Problem,
+    parse_playbook,
+    parse_playbook_file,
+    validate_playbook_file,
+)
+from .render import (
+    SECRET_PLACEHOLDER,
+    TemplateError,
+    cache_info,
+    compile_check,
+    compile_count,
+    evaluate,
+    evaluate_when,
+    render_value,
+    resolve_secrets,
+)
+
+__all__ = [
+    "API_VERSION",
+    "KNOWN_TOOL_KINDS",
+    "SECRET_PLACEHOLDER",
+    "THEN_ACTIONS",
+    "CaseEntry",
+    "Collect",
+    "Fail",
+    "Loop",
+    "Metadata",
+    "MigrationError",
+    "NextTarget",
+    "Playbook",
+    "PlaybookError",
+    "Problem",
+    "ResultAction",
+    "Retry",
+    "Sink",
+    "Skip",
+    "Step",
+    "TemplateError",
+    "Then",
+    "Tool",
+    "WorkbookEntry",
+    "cache_info",
+    "compile_check",
+    "compile_count",
+    "evaluate",
+    "evaluate_when",
+    "migrate_v1_to_v2",
+    "migrate_v1_to_v2_with_warnings",
+    "parse_playbook",
+    "parse_playbook_file",
+    "render_value",
+    "resolve_secrets",
+    "validate_playbook_file",
+]

@@ -1,0 +1,345 @@
+"""Playbook DSL v2 as pydantic models: the shape of a playbook, nothing about running it.
+
+The models reject what they can see locally (unknown fields, wrong types, a tool without
+the fields its kind needs).  Checks that need the whole playbook (step references, a
+`start` step, templates that compile) live in `parser.py`, which also maps every error
+back to a YAML line.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+API_VERSION = "noetl.io/v2"
+
+KNOWN_TOOL_KINDS: tuple[str, ...] = ("http", "postgres", "python", "workbook", "playbook", "noop")
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+THEN_ACTIONS: tuple[str, ...] = (
+    "set",
+    "collect",
+    "result",
+    "call",
+    "retry",
+    "next",
+    "fail",
+    "skip",
+    "sink",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _has_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def normalize_next(value: Any) -> Any:
+    """Accept the three spellings of `next`: a name, a list of names, a list of {step, args}."""
+    if value is None:
+        return []
+    if isinstance(value, str | dict):
+        value = [value]
+    if isinstance(value, list):
+        return [{"step": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+class NextTarget(_Model):
+    step: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Tool(BaseModel):
+    """A tool call: `kind` plus the kind's own configuration, kept as written."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KNOWN_TOOL_KINDS:
+            raise ValueError(
+                f"unknown tool kind {kind!r}; known kinds: {', '.join(KNOWN_TOOL_KINDS)}"
+            )
+        return kind
+
+    @model_validator(mode="after")
+    def _kind_config(self) -> Tool:
+        cfg = self.model_extra or {}
+        kind = self.kind
+        if kind == "http":
+            if not cfg.get("endpoint") and not cfg.get("url"):
+                raise ValueError("http tool needs `endpoint` (or `url`)")
+            method = cfg.get("method")
+            if method is not None:
+                if not isinstance(method, str):
+                    raise ValueError("http tool `method` must be a string such as GET or POST")
+                if not _has_template(method) and method.upper() not in HTTP_METHODS:
+                    raise ValueError(
+                        f"http tool `method` {method!r} is not one of "
+                        f"{', '.join(sorted(HTTP_METHODS))}"
+                    )
+        elif kind == "postgres":
+            if not cfg.get("query") and not cfg.get("command"):
+                raise ValueError("postgres tool needs `query` or `command` (SQL text)")
+            params = cfg.get("params")
+            if params is not None and not isinstance(params, dict | list | str):
+                raise ValueError(
+                    "postgres tool `params` must be a mapping (for %(name)s) or a list (for %s)"
+                )
+        elif kind == "python":
+            code = cfg.get("code")
+            if not isinstance(code, str) or not code.strip():
+                raise ValueError("python tool needs `code` defining main(...)")
+        elif kind == "workbook":
+            if not cfg.get("task") and not cfg.get("name"):
+                raise ValueError("workbook tool needs `task` (or `name`): a workbook entry name")
+        elif kind == "playbook" and not cfg.get("path"):
+            raise ValueError("playbook tool needs `path`: the catalog path of the playbook")
+        return self
+
+    def config(self) -> dict[str, Any]:
+        """Every field except `kind`, as plain data under its original key names."""
+        return copy.deepcopy(dict(self.model_extra or {}))
+
+    @property
+    def workbook_task(self) -> str | None:
+        """For a `workbook` tool, the name of the entry it calls."""
+        if self.kind != "workbook":
+            return None
+        cfg = self.model_extra or {}
+        return cfg.get("task") or cfg.get("name")
+
+
+class Loop(_Model):
+    in_: str | list[Any] = Field(alias="in")
+    iterator: str = "item"
+    mode: Literal["sequential", "parallel"] = "sequential"
+    max_in_flight: int | None = Field(default=None, ge=1)
+
+    @field_validator("iterator")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not name.isidentifier():
+            raise ValueError(f"loop `iterator` {name!r} must be a plain name (letters, _, digits)")
+        return name
+
+
+class Collect(_Model):
+    from_: str = Field(alias="from")
+    into: str = Field(min_length=1)
+    mode: Literal["append", "extend", "replace"] = "append"
+
+
+class ResultAction(_Model):
+    """`result: {from: EXPR}` sets from_; any other value is taken literally as value."""
+
+    from_: str | None = Field(default=None, alias="from")
+    value: Any = None
+
+
+class Retry(_Model):
+    max_attempts: int = Field(default=3, ge=1)
+    initial_delay: float = Field(default=1.0, ge=0)
+    backoff_multiplier: float = Field(default=2.0, ge=1)
+    max_delay: float = Field(default=60.0, ge=0)
+
+    def delay_for(self, attempt_number: int) -> float:
+        """Seconds to wait before the retry that follows call number `attempt_number` (1-based)."""
+        n = max(1, attempt_number)
+        return min(self.initial_delay * self.backoff_multiplier ** (n - 1), self.max_delay)
+
+
+class Fail(_Model):
+    message: str = "failed"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        return {"message": data} if isinstance(data, str) else data
+
+
+class Skip(_Model):
+    reason: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        return {"reason": data} if isinstance(data, str) else data
+
+
+class Sink(_Model):
+    tool: Tool
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Then(_Model):
+    set: dict[str, Any] | None = None
+    collect: Collect | None = None
+    result: ResultAction | None = None
+    call: dict[str, Any] | None = None
+    retry: Retry | None = None
+    next: list[NextTarget] | None = None
+    fail: Fail | None = None
+    skip: Skip | None = None
+    sink: Sink | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "result" in data:
+            raw = data["result"]
+            if isinstance(raw, dict) and "from" in raw:
+                if set(raw) != {"from"}:
+                    raise ValueError("`result: {from: EXPR}` takes no other keys")
+                data["result"] = {"from": raw["from"]}
+            else:
+                data["result"] = {"value": raw}
+        # `retry:`, `fail:`, `skip:` and `call:` written with no value mean "with defaults".
+        for key in ("retry", "fail", "skip", "call"):
+            if key in data and data[key] is None:
+                data[key] = {}
+        if "next" in data:
+            data["next"] = normalize_next(data["next"])
+        return data
+
+    def actions(self) -> list[str]:
+        """The actions present, in the order they apply."""
+        return [name for name in THEN_ACTIONS if getattr(self, name) is not None]
+
+
+class CaseEntry(_Model):
+    when: str
+    then: list[Then]
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _bool_when(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value
+
+    @field_validator("then", mode="before")
+    @classmethod
+    def _single_then(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
+class Step(_Model):
+    step: str = Field(min_length=1)
+    desc: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    loop: Loop | None = None
+    max_iterations: int = Field(default=1000, ge=1)
+    tool: Tool
+    case: list[CaseEntry] = Field(default_factory=list)
+    next: list[NextTarget] = Field(default_factory=list)
+
+    @field_validator("next", mode="before")
+    @classmethod
+    def _normalize_next(cls, value: Any) -> Any:
+        return normalize_next(value)
+
+    @field_validator("args", "case", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return {} if info.field_name == "args" else []
+        return value
+
+
+class Metadata(_Model):
+    name: str = Field(min_length=1)
+    path: str = ""
+    version: str | None = None
+    description: str | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @model_validator(mode="after")
+    def _path_defaults_to_name(self) -> Metadata:
+        if not self.path:
+            object.__setattr__(self, "path", self.name)
+        return self
+
+
+class WorkbookEntry(_Model):
+    name: str = Field(min_length=1)
+    desc: str | None = None
+    tool: Tool
+
+
+class Playbook(_Model):
+    api_version: str = Field(alias="apiVersion")
+    kind: str
+    metadata: Metadata
+    workload: dict[str, Any] = Field(default_factory=dict)
+    workbook: list[WorkbookEntry] = Field(default_factory=list)
+    workflow: list[Step] = Field(min_length=1)
+
+    @field_validator("api_version")
+    @classmethod
+    def _v2(cls, value: str) -> str:
+        if value != API_VERSION:
+            hint = "; run `noetl-pg migrate` to convert a v1 playbook" if "v1" in value else ""
+            raise ValueError(f"apiVersion must be {API_VERSION!r}, not {value!r}{hint}")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _playbook_kind(cls, value: str) -> str:
+        if value != "Playbook":
+            raise ValueError(f"kind must be 'Playbook', not {value!r}")
+        return value
+
+    @field_validator("workload", mode="before")
+    @classmethod
+    def _null_workload(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("workbook", mode="before")
+    @classmethod
+    def _null_workbook(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @cached_property
+    def steps(self) -> dict[str, Step]:
+        return {s.step: s for s in self.workflow}
+
+    def step(self, name: str) -> Step:
+        try:
+            return self.steps[name]
+        except KeyError:
+            raise KeyError(f"playbook {self.metadata.path!r} has no step {name!r}") from None
+
+    @cached_property
+    def _workbook_by_name(self) -> dict[str, WorkbookEntry]:
+        return {entry.name: entry for entry in self.workbook}
+
+    def workbook_tool(self, name: str) -> Tool:
+        try:
+            return self._workbook_by_name[name].tool
+        except KeyError:
+            raise KeyError(
+                f"playbook {self.metadata.path!r} has no workbook entry {name!r}"
+            ) from None
