@@ -1,0 +1,123 @@
+"""Every error the API answers has one shape: `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An answer other than success, raised once where the problem is found."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details if details is not None else {}
+        self.headers = headers
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, self.details)
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def validation_problems(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as `{field, message, type}`, the field as a dotted path."""
+    return [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or None,
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def invalid_body(exc: ValidationError) -> ApiError:
+    problems = validation_problems(exc)
+    summary = "; ".join(
+        f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems
+    )
+    return ApiError(422, "invalid_body", f"invalid request body: {summary}", {"problems": problems})
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_body",
+}
+
+
+async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404:
+        message = f"no such endpoint: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is not reachable; retry later",
+        {"reason": type(exc).__name__},
+        headers={"Retry-After": "1"},
+    )
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error during %s %s", request.method, request.url.path)
+    return error_response(
+        500, "internal_error", "internal error; the gateway log has the details", {}
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: handle_api_error,
+    HTTPException: handle_http_exception,
+    psycopg.OperationalError: handle_database_unavailable,
+    psycopg_pool.PoolTimeout: handle_database_unavailable,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,92 @@
+"""Reading executions over HTTP: the list, one execution's state, its event log."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+
+from noetl_pg.gateway.errors import ApiError
+from noetl_pg.gateway.requests import query_int
+from noetl_pg.gateway.responses import Json
+from noetl_pg.state import ExecutionState
+from noetl_pg.store import events
+from noetl_pg.store.executions import fetch_state_async, list_executions
+
+STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+
+
+async def get_execution(request: Request) -> Json:
+    execution_id = request.path_params["execution_id"]
+    async with request.app.state.pool.connection() as conn:
+        row = await fetch_state_async(conn, execution_id)
+    if row is None:
+        raise _not_found(execution_id)
+    return Json(ExecutionState.from_row(row).to_dict())
+
+
+async def get_executions(request: Request) -> Json:
+    status = request.query_params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise ApiError(
+            422,
+            "invalid_query",
+            f"status={status!r} is not one of {list(STATUSES)}",
+            {"parameter": "status", "allowed": list(STATUSES)},
+        )
+    path = request.query_params.get("path") or None
+    limit = query_int(request, "limit", 50, minimum=1, maximum=500)
+    after = decode_cursor(request.query_params.get("cursor"))
+    async with request.app.state.pool.connection() as conn:
+        rows = await list_executions(conn, status=status, path=path, limit=limit, after=after)
+    next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None
+    return Json({"executions": rows, "next_cursor": next_cursor})
+
+
+async def get_execution_events(request: Request) -> Json:
+    execution_id = request.path_params["execution_id"]
+    after = query_int(request, "after", 0, minimum=0)
+    limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
+    async with request.app.state.pool.connection() as conn:
+        rows = await events.list_execution_events(conn, execution_id, after=after, limit=limit)
+        if not rows and await fetch_state_async(conn, execution_id) is None:
+            raise _not_found(execution_id)
+    next_after = rows[-1]["event_id"] if len(rows) == limit else None
+    return Json(
+        {
+            "execution_id": execution_id,
+            "events": rows,
+            "next_after": next_after,
+        }
+    )
+
+
+def _not_found(execution_id: str) -> ApiError:
+    return ApiError(
+        404, "execution_not_found", f"no execution {execution_id!r}", {"execution_id": execution_id}
+    )
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = f"{row['created_at'].isoformat()}|{row['execution_id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (created_at, execution_id) a page continues after; 422 for a forged cursor."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, execution_id = raw.split("|", 1)
+        return datetime.fromisoformat(created_at), execution_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ApiError(
+            422,
+            "invalid_query",
+            "cursor is not one this API gave out; use next_cursor from the previous page",
+            {"parameter": "cursor"},
+        ) from None

@@ -1,0 +1,31 @@
+"""`GET /api/v2/health`: the gateway answers and the database does too."""
+
+from __future__ import annotations
+
+import psycopg
+import psycopg_pool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from noetl_pg.gateway.errors import error_body
+from noetl_pg.store.events import database_health
+
+CHECK_TIMEOUT = 3.0  # seconds; a health check must answer even when the database does not
+
+
+async def health(request: Request) -> JSONResponse:
+    try:
+        async with request.app.state.pool.connection(timeout=CHECK_TIMEOUT) as conn:
+            row = await database_health(conn)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        return _unavailable("database_unavailable", f"the database is not reachable: {exc}")
+    if not row["schema_ready"]:
+        return _unavailable(
+            "schema_missing", "the database has no noetl schema; run `noetl-pg db upgrade`"
+        )
+    return JSONResponse({"status": "ok", "database": "ok", "service": "noetl-gateway"})
+
+
+def _unavailable(code: str, message: str) -> JSONResponse:
+    body = {"status": "unavailable", "database": "error", **error_body(code, message)}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})

@@ -1,0 +1,72 @@
+"""What an execution looks like from outside: `get_state(execution_id)`.
+
+The attribute names are those users of the v2 integration guide know (`current_step`,
+`step_results`, `context`, `workflow_status`), read from PostgreSQL with the same query as
+`GET /api/v2/executions/{id}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from noetl_pg.store.config import resolve_dsn
+from noetl_pg.store.db import connect
+from noetl_pg.store.executions import fetch_state
+
+
+@dataclass(frozen=True)
+class ExecutionState:
+    execution_id: str
+    path: str | None
+    status: str
+    current_steps: list[str] = field(default_factory=list)
+    step_results: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+    error: str | None = None
+
+    @property
+    def workflow_status(self) -> str:
+        return self.status
+
+    @property
+    def current_step(self) -> str | None:
+        return self.current_steps[0] if self.current_steps else None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ExecutionState:
+        return cls(
+            execution_id=row["execution_id"],
+            path=row["path"],
+            status=row["status"],
+            current_steps=list(row["current_steps"] or []),
+            step_results=dict(row["step_results"] or {}),
+            context=dict(row["context"] or {}),
+            result=row["result"],
+            error=row["error"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the keys of `GET /api/v2/executions/{id}`."""
+        return {
+            "execution_id": self.execution_id,
+            "path": self.path,
+            "status": self.status,
+            "current_steps": list(self.current_steps),
+            "step_results": self.step_results,
+            "context": self.context,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+def get_state(execution_id: str, dsn: str | None = None) -> ExecutionState | None:
+    """The state of one execution, or None when there is no such execution.
+
+    Before an engine has applied its `workflow.start`, an execution reads as `pending`;
+    a start the engine refused reads as `failed` with the engine's reason in `error`.
+    """
+    with connect(resolve_dsn(dsn), autocommit=True, application_name="noetl-get-state") as conn:
+        row = fetch_state(conn, execution_id)
+    return ExecutionState.from_row(row) if row else None
