@@ -234,6 +234,7 @@ class _Checker:
                 (*base, "tool"),
                 f"`tool: {tool}` is v1 syntax; write `tool: {{kind: {tool}, ...}}`",
             )
+            self._claimed.add(base)  # its tool fields sit beside it, as in v1
         for path, entry in _next_entries(raw.get("next"), (*base, "next")):
             if not isinstance(entry, dict):
                 continue

@@ -88,8 +88,24 @@ def _b64decode(value: Any) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+class _Environment(SandboxedEnvironment):
+    """Jinja's sandbox, where a mapping's keys win over its methods.
+
+    Plain Jinja resolves `response.data.items` to the dict method `items`; playbooks mean
+    the key, so for mappings the key is tried first.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+
 def _make_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _Environment(
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
