@@ -1,0 +1,70 @@
+"""What applying one event produces: values the daemon writes, nothing that does I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from noetl_pg.engine.state import ExecutionState
+
+CLIENT_EVENTS = ("workflow.start", "workflow.cancel", "call.done")
+
+
+@dataclass(frozen=True)
+class InputEvent:
+    """An event row to apply (written by a client, a worker, or a child execution)."""
+
+    event_id: int
+    execution_id: str
+    name: str
+    step: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    queue_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A row for `noetl.queue`."""
+
+    execution_id: str
+    step: str
+    tool_kind: str
+    tool_config: dict[str, Any]
+    args: dict[str, Any]
+    context: dict[str, Any]
+    run_key: str
+    delay_seconds: float = 0.0
+    timeout_seconds: float | None = None
+    max_attempts: int = 3
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class EmittedEvent:
+    """An event the engine records about itself (already applied when written)."""
+
+    name: str
+    step: str | None
+    status: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParentReport:
+    """A child execution ended: finish the parent's waiting command and tell the parent."""
+
+    parent_execution_id: str
+    parent_queue_id: int
+    ok: bool
+    payload: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    state: ExecutionState | None
+    commands: list[Command] = field(default_factory=list)
+    events: list[EmittedEvent] = field(default_factory=list)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # the event was refused: why
+    cancel_pending: bool = False
+    parent_report: ParentReport | None = None
