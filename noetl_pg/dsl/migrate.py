@@ -212,6 +212,7 @@ class _Migrator:
                 if k not in ("desc", "description")
                 and not (k == "name" or (k == "task" and not raw.get("name")))
             }
+            self._drop_untranslated(rest, path, where)
             args = _merge_args(rest.pop("args", None), rest.pop("with", None))
             tool = self._tool(rest, path, where)
             if args:
@@ -250,13 +251,7 @@ class _Migrator:
         case = list(rest.pop("case", None) or [])
         retry = rest.pop("retry", None)
         max_iterations = rest.pop("max_iterations", None)
-        for field, why in _UNTRANSLATED_STEP_FIELDS.items():
-            if field in rest:
-                self.warn(
-                    (*path, field),
-                    where,
-                    f"`{field}` was not translated ({why}); left out: {_short(rest.pop(field))}",
-                )
+        self._drop_untranslated(rest, path, where)
         args = _merge_args(rest.pop("args", None), rest.pop("with", None))
 
         kind = rest.get("type") if "type" in rest else rest.get("tool")
@@ -289,6 +284,16 @@ class _Migrator:
                 else structural
             )
         return out
+
+    def _drop_untranslated(self, fields: dict[str, Any], path: Path, where: str) -> None:
+        """Remove (and report) v1 fields that have no v2 equivalent."""
+        for field, why in _UNTRANSLATED_STEP_FIELDS.items():
+            if field in fields:
+                self.warn(
+                    (*path, field),
+                    where,
+                    f"`{field}` was not translated ({why}); left out: {_short(fields.pop(field))}",
+                )
 
     def _kind_of(self, raw: dict[str, Any]) -> str | None:
         kind = raw.get("type", raw.get("tool"))
@@ -374,14 +379,7 @@ class _Migrator:
             inner_args = _merge_args(inner_args, inner.pop("with", None), inner.pop("args", None))
             if "data" in inner and self._kind_of(inner) != "http":
                 inner_args = _merge_args(inner_args, inner.pop("data"))
-            for field in list(inner):
-                if field in _UNTRANSLATED_STEP_FIELDS:
-                    self.warn(
-                        (*path, "task", field),
-                        where,
-                        f"`task.{field}` was not translated ({_UNTRANSLATED_STEP_FIELDS[field]}); "
-                        f"left out: {_short(inner.pop(field))}",
-                    )
+            self._drop_untranslated(inner, (*path, "task"), f"{where} task")
             tool = self._tool(inner, (*path, "task"), where)
         else:
             self.warn(path, where, "iterator without a `task`; the loop runs a noop tool")
@@ -573,11 +571,15 @@ def _all_targets(step: dict[str, Any]) -> list[str]:
 Anchor = tuple[str, Any]
 
 
-def _comment_spans(text: str) -> list[tuple[int, str]]:
-    """(0-based line, comment text) of every comment, found outside the YAML tokens."""
+def _comment_spans(text: str) -> tuple[list[tuple[int, str]], int]:
+    """(0-based line, comment text) of every comment, found outside the YAML tokens,
+    and the last line that holds YAML content."""
     covered: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    last_content = -1
     for token in yaml.scan(text, Loader=yaml.SafeLoader):
         start, end = token.start_mark, token.end_mark
+        if not isinstance(token, yaml.StreamEndToken | yaml.BlockEndToken):
+            last_content = max(last_content, end.line if end.column > 0 else end.line - 1)
         if start.line == end.line:
             covered[start.line].append((start.column, end.column))
         else:
@@ -594,7 +596,7 @@ def _comment_spans(text: str) -> list[tuple[int, str]]:
                 out.append((number, line[at:].rstrip()))
                 break
             at = line.find("#", at + 1)
-    return out
+    return out, last_content
 
 
 def _comments_by_anchor(text: str, doc: LocatedDocument) -> dict[Anchor, list[str]]:
@@ -610,11 +612,17 @@ def _comments_by_anchor(text: str, doc: LocatedDocument) -> dict[Anchor, list[st
                     anchors.append((doc.keys[(key, index)].line - 1, (key, index)))
     anchors.sort(key=lambda a: a[0])
     lines = text.splitlines()
-    comments = _comment_spans(text)
+    comments, last_content = _comment_spans(text)
     grouped: dict[Anchor, list[str]] = defaultdict(list)
     for line, comment in comments:
         owner: Anchor = ("header", None)
         full_line = not lines[line][: lines[line].find("#")].strip()
+        if line > last_content:
+            grouped[("trailer", None)].append(comment)
+            continue
+        if not anchors or line < anchors[0][0]:
+            grouped[("header", None)].append(comment)  # the file's own header stays on top
+            continue
         for start, anchor in anchors:
             if start <= line:
                 owner = anchor
