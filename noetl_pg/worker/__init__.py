@@ -1,0 +1,1 @@
+"""The worker: leases commands from noetl.queue, runs their tools, reports back."""

@@ -1,0 +1,135 @@
+"""The worker's side of `noetl.queue`: the only worker code that talks SQL.
+
+Every method is one statement (one round trip) from `queries/queue.sql`. Every write on
+a lease this worker holds is fenced on (queue_id, worker_id, attempt), so a worker that
+lost its lease changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from noetl_pg.store.queries import query
+
+
+@dataclass(frozen=True)
+class Lease:
+    """What fences a lease: the command and the attempt this worker was given."""
+
+    queue_id: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Reclaimed:
+    retried: int  # expired leases made pending again with attempt + 1
+    failed: int  # expired leases on their last attempt: failed, call.done written
+
+
+@dataclass(frozen=True)
+class ChildStart:
+    held: bool  # False: the lease was lost and nothing was written
+    event_id: int | None  # the child's new workflow.start; None if it existed already
+
+
+class CommandQueue:
+    """Lease, heartbeat, report and release commands for one worker."""
+
+    def __init__(self, pool: AsyncConnectionPool, worker_id: str) -> None:
+        self.pool = pool
+        self.worker_id = worker_id
+
+    async def lease_commands(self, n: int, lease_seconds: float) -> list[dict[str, Any]]:
+        """Lease up to `n` ready commands; the rows as leased."""
+        if n <= 0:
+            return []
+        params = {"n": n, "worker_id": self.worker_id, "lease_seconds": lease_seconds}
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query("lease_commands"), params)
+            rows = await cursor.fetchall()
+        return sorted(rows, key=lambda r: (-(r["priority"] or 0), r["created_at"], r["queue_id"]))
+
+    async def next_available_delay(self) -> float | None:
+        """Seconds until the earliest pending command is available; None if none pending."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query("next_available_delay"))
+            row = await cursor.fetchone()
+        return None if row is None else row["delay"]
+
+    async def heartbeat(self, leases: Iterable[Lease], lease_seconds: float) -> set[int]:
+        """Extend the given leases; the queue_ids still held (the others were lost)."""
+        return await self._fenced_many("heartbeat_leases", leases, lease_seconds=lease_seconds)
+
+    async def release(self, leases: Iterable[Lease]) -> set[int]:
+        """Make the given leases pending again (same attempt); the queue_ids released."""
+        return await self._fenced_many("release_leases", leases)
+
+    async def reclaim_expired(self) -> Reclaimed:
+        """Take back every expired lease of any worker (retry or fail it)."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query("reclaim_expired_leases"))
+            row = await cursor.fetchone()
+        return Reclaimed(retried=row["retried"], failed=row["failed"])
+
+    async def report(
+        self,
+        lease: Lease,
+        *,
+        ok: bool,
+        payload_json: str,
+        last_error: str | None = None,
+    ) -> int | None:
+        """Finish the command and append its call.done; the event_id, or None when the
+        lease was lost (then nothing was recorded)."""
+        params = {
+            "queue_id": lease.queue_id,
+            "worker_id": self.worker_id,
+            "attempt": lease.attempt,
+            "queue_status": "done" if ok else "failed",
+            "event_status": "ok" if ok else "error",
+            "last_error": last_error,
+            "payload": payload_json,
+        }
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query("report_command"), params)
+            row = await cursor.fetchone()
+        return None if row is None else row["event_id"]
+
+    async def start_child_playbook(
+        self, lease: Lease, child_execution_id: str, payload: dict[str, Any]
+    ) -> ChildStart:
+        """Park the command as 'waiting' and start its child execution, unless the child
+        was already started (a retried lease) or the lease was lost (nothing changed)."""
+        params = {
+            "queue_id": lease.queue_id,
+            "worker_id": self.worker_id,
+            "attempt": lease.attempt,
+            "child_execution_id": child_execution_id,
+            "payload": json.dumps(payload),
+        }
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query("start_child_playbook"), params)
+            row = await cursor.fetchone()
+        if row is None:
+            return ChildStart(held=False, event_id=None)
+        return ChildStart(held=True, event_id=row["event_id"])
+
+    async def _fenced_many(self, name: str, leases: Iterable[Lease], **extra: Any) -> set[int]:
+        leases = list(leases)
+        if not leases:
+            return set()
+        params = {
+            "worker_id": self.worker_id,
+            "queue_ids": [lease.queue_id for lease in leases],
+            "attempts": [lease.attempt for lease in leases],
+            **extra,
+        }
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query(name), params)
+            rows = await cursor.fetchall()
+        return {row["queue_id"] for row in rows}

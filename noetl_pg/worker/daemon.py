@@ -1,0 +1,406 @@
+"""The worker daemon: lease commands from `noetl.queue`, run their tools, report back.
+
+One asyncio loop per process. The lease loop wakes on the queue channel (through the
+`Notifier`), on its safety timer and when a slot frees up; each leased command runs as
+a task; one heartbeat task extends all held leases at once and cancels a command whose
+lease was lost. Reports are fenced: a worker that lost a lease records nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from noetl_pg.dsl.render import TemplateError, resolve_secrets
+from noetl_pg.store.db import async_pool
+from noetl_pg.store.notifier import Notifier
+from noetl_pg.store.queue import CommandQueue, Lease
+from noetl_pg.worker import outcome as outcomes
+from noetl_pg.worker.tools import TOOLS, Deferred, Resources, ToolContext, ToolError
+from noetl_pg.worker.tools.postgres import PostgresPools
+from noetl_pg.worker.tools.python import PythonPool
+
+log = logging.getLogger("noetl_pg.worker")
+
+CHANNEL = "noetl_queue"
+# Errors that mean "the database is unreachable right now": retry, do not crash.
+_DB_DOWN = (psycopg.OperationalError, PoolTimeout, OSError)
+_IDLE_FLOOR = 0.05  # never spin: a ready row we could not lease is being leased by another
+
+
+@dataclass
+class _Held:
+    lease: Lease
+    task: asyncio.Task[None]
+    reporting: bool = False  # past the point where a lost lease should cancel it
+
+
+def default_worker_id() -> str:
+    host = socket.gethostname()[:40]
+    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs commands from `noetl.queue` until `stop()` (or SIGTERM/SIGINT via `main`)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        worker_id: str | None = None,
+        concurrency: int = 4,
+        lease_seconds: float = 30.0,
+        safety_interval: float = 5.0,
+        *,
+        grace_seconds: float = 20.0,
+        max_result_bytes: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if lease_seconds <= 0 or safety_interval <= 0:
+            raise ValueError("lease_seconds and safety_interval must be positive")
+        self.dsn = dsn
+        self.worker_id = worker_id or default_worker_id()
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.safety_interval = safety_interval
+        self.grace_seconds = grace_seconds
+        self.env = os.environ if env is None else env
+        self.max_result_bytes = max_result_bytes or outcomes.max_result_bytes_from_env(self.env)
+        self._held: dict[int, _Held] = {}
+        self._stop_requested = False
+        self._hurry: asyncio.Event | None = None
+        self._notifier: Notifier | None = None
+        self._queue: CommandQueue | None = None
+        self._resources: Resources | None = None
+        self.ready = asyncio.Event()  # set after the first look at the queue
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop leasing and finish within the grace period; a second call hurries."""
+        if self._stop_requested and self._hurry is not None:
+            log.info("worker %s: second stop request, releasing now", self.worker_id)
+            self._hurry.set()
+        self._stop_requested = True
+        if self._notifier is not None:
+            self._notifier.wake()
+
+    async def run(self) -> None:
+        self._hurry = asyncio.Event()
+        pool = async_pool(
+            self.dsn, min_size=1, max_size=min(self.concurrency, 8) + 2, name="noetl-worker"
+        )
+        await pool.open()
+        self._queue = CommandQueue(pool, self.worker_id)
+        self._notifier = Notifier(self.dsn, CHANNEL, name="noetl-worker")
+        self._resources = Resources(
+            dsn=self.dsn,
+            http=httpx.AsyncClient(follow_redirects=True),
+            postgres=PostgresPools(max_size=min(self.concurrency, 4)),
+            python=PythonPool(self.concurrency),
+            queue=self._queue,
+            max_result_bytes=self.max_result_bytes,
+            env=self.env,
+        )
+        self._notifier.start()
+        heartbeat = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
+        log.info(
+            "worker %s started: concurrency %d, lease %gs, safety timer %gs",
+            self.worker_id,
+            self.concurrency,
+            self.lease_seconds,
+            self.safety_interval,
+        )
+        try:
+            await self._lease_loop()
+            await self._drain()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await self._close(pool)
+        log.info("worker %s stopped", self.worker_id)
+
+    async def _close(self, pool: Any) -> None:
+        for task in [held.task for held in self._held.values()]:
+            task.cancel()
+        if self._notifier is not None:
+            await self._notifier.stop()
+        if self._resources is not None:
+            await self._resources.http.aclose()
+            await self._resources.python.close()
+            await self._resources.postgres.close()
+        await pool.close()
+
+    # --- leasing -------------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        assert self._queue is not None and self._notifier is not None
+        next_reclaim = 0.0
+        while not self._stop_requested:
+            wait = self.safety_interval
+            try:
+                if time.monotonic() >= next_reclaim:
+                    await self._reclaim()
+                    next_reclaim = time.monotonic() + self.safety_interval
+                free = self.concurrency - len(self._held)
+                if free > 0:
+                    rows = await self._queue.lease_commands(free, self.lease_seconds)
+                    self.ready.set()
+                    for row in rows:
+                        self._start(row)
+                    if len(rows) == free:
+                        continue  # there may be more: look again once a slot frees
+                    delay = await self._queue.next_available_delay()
+                    if delay is not None:
+                        wait = min(wait, max(delay, _IDLE_FLOOR))
+            except _DB_DOWN as exc:
+                log.warning("worker %s: database unavailable (%s); retrying", self.worker_id, exc)
+                wait = min(wait, 1.0)
+            wait = min(wait, max(next_reclaim - time.monotonic(), _IDLE_FLOOR))
+            await self._notifier.wait(wait)
+
+    async def _reclaim(self) -> None:
+        assert self._queue is not None
+        reclaimed = await self._queue.reclaim_expired()
+        if reclaimed.retried or reclaimed.failed:
+            log.info(
+                "reclaimed expired leases: %d retried, %d failed (attempts exhausted)",
+                reclaimed.retried,
+                reclaimed.failed,
+            )
+
+    def _start(self, row: dict[str, Any]) -> None:
+        lease = Lease(row["queue_id"], row["attempt"])
+        task = asyncio.create_task(self._execute(row, lease), name=f"command-{lease.queue_id}")
+        self._held[lease.queue_id] = _Held(lease, task)
+        task.add_done_callback(lambda _t, qid=lease.queue_id: self._finished(qid))
+
+    def _finished(self, queue_id: int) -> None:
+        self._held.pop(queue_id, None)
+        if self._notifier is not None:
+            self._notifier.wake()  # a slot is free
+
+    # --- running one command -------------------------------------------------------
+
+    async def _execute(self, row: dict[str, Any], lease: Lease) -> None:
+        assert self._resources is not None
+        kind = row["tool_kind"]
+        where = (
+            f"queue_id={lease.queue_id} execution={row['execution_id']} step={row['step']}"
+            f" kind={kind} attempt={lease.attempt}"
+        )
+        log.info("start %s", where)
+        started = time.monotonic()
+        secrets = outcomes.SecretLookup(self.env)
+        ctx = ToolContext(
+            lease=lease,
+            execution_id=row["execution_id"],
+            step=row["step"],
+            run_key=row["run_key"],
+            timeout_seconds=row["timeout_seconds"],
+            resources=self._resources,
+        )
+        try:
+            tool = TOOLS.get(kind)
+            if tool is None:
+                raise ToolError(
+                    "unknown_tool", f"unknown tool kind {kind!r}; known: {', '.join(TOOLS)}"
+                )
+            config = resolve_secrets(row["tool_config"] or {}, secrets)
+            args = resolve_secrets(row["args"] or {}, secrets)
+            result = await tool(config, args, ctx)
+        except ToolError as exc:
+            error: dict[str, Any] | None = exc.as_error()
+        except TemplateError as exc:
+            error = {"kind": "secret", "message": str(exc)}
+        except Exception as exc:
+            log.exception("tool %s failed unexpectedly (%s)", kind, where)
+            error = {"kind": "internal", "message": f"{type(exc).__name__}: {exc}"}
+        else:
+            error = None
+            if isinstance(result, Deferred):
+                log.info("deferred %s: %s", where, result.reason)
+                return
+        duration_ms = round((time.monotonic() - started) * 1000)
+        if error is None:
+            done = outcomes.success(
+                result, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
+            )
+        else:
+            done = outcomes.failure(
+                error, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
+            )
+        await self._report(lease, done, where, duration_ms)
+
+    async def _report(
+        self, lease: Lease, done: outcomes.Outcome, where: str, duration_ms: int
+    ) -> None:
+        assert self._queue is not None
+        held = self._held.get(lease.queue_id)
+        if held is not None:
+            held.reporting = True
+        deadline = time.monotonic() + self.lease_seconds
+        while True:
+            try:
+                event_id = await self._queue.report(
+                    lease, ok=done.ok, payload_json=done.payload_json, last_error=done.last_error
+                )
+                break
+            except psycopg.DataError as exc:
+                # The payload passed our checks but not jsonb's: record why, not nothing.
+                done = outcomes.failure(
+                    {"kind": "result_not_storable", "message": f"PostgreSQL refused it: {exc}"},
+                    duration_ms,
+                    max_bytes=self.max_result_bytes,
+                )
+            except _DB_DOWN as exc:
+                if time.monotonic() > deadline:
+                    log.error("could not report %s (%s); its lease will expire", where, exc)
+                    return
+                log.warning("report of %s failed (%s); retrying", where, exc)
+                await asyncio.sleep(0.5)
+        if event_id is None:
+            log.warning("lease lost, result not recorded: %s", where)
+            return
+        status = "ok" if done.ok else f"error {done.kind}"
+        log.info("finish %s: %s in %d ms (event %s)", where, status, duration_ms, event_id)
+
+    # --- heartbeats ----------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            held = dict(self._held)
+            if not held:
+                continue
+            try:
+                kept = await self._queue.heartbeat(
+                    [h.lease for h in held.values()], self.lease_seconds
+                )
+            except _DB_DOWN as exc:
+                log.warning("heartbeat failed (%s); leases may expire", exc)
+                continue
+            for queue_id, entry in held.items():
+                if queue_id in kept or entry.reporting or entry.task.done():
+                    continue
+                if self._held.get(queue_id) is entry:
+                    log.warning(
+                        "lease lost: cancelling queue_id=%s attempt=%s",
+                        queue_id,
+                        entry.lease.attempt,
+                    )
+                    entry.task.cancel()
+
+    # --- graceful stop -------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        assert self._queue is not None and self._hurry is not None
+        if not self._held:
+            return
+        tasks = {held.task for held in self._held.values()}
+        log.info(
+            "worker %s stopping: waiting up to %gs for %d running commands",
+            self.worker_id,
+            self.grace_seconds,
+            len(tasks),
+        )
+        hurry = asyncio.create_task(self._hurry.wait())
+        deadline = time.monotonic() + self.grace_seconds
+        while not hurry.done():
+            remaining = [t for t in tasks if not t.done()]
+            left = deadline - time.monotonic()
+            if not remaining or left <= 0:
+                break
+            await asyncio.wait(
+                [*remaining, hurry], timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+        hurry.cancel()
+        unfinished = [held for held in self._held.values() if not held.task.done()]
+        for held in unfinished:
+            held.task.cancel()
+        await asyncio.gather(*(held.task for held in unfinished), return_exceptions=True)
+        if unfinished:
+            released = await self._queue.release(held.lease for held in unfinished)
+            log.info(
+                "worker %s released %d unfinished commands: %s",
+                self.worker_id,
+                len(released),
+                sorted(released),
+            )
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="noetl-worker",
+        description="Run commands from noetl.queue (database: NOETL_DSN, else the embedded"
+        " server).",
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="commands at once (4)")
+    parser.add_argument("--worker-id", default=None, help="default: host-pid-random")
+    parser.add_argument(
+        "--lease-seconds", type=float, default=30.0, help="lease length; heartbeats every third"
+    )
+    parser.add_argument(
+        "--safety-interval",
+        type=float,
+        default=5.0,
+        help="look at the queue (and reclaim expired leases) at least this often (5)",
+    )
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=20.0,
+        help="on SIGTERM/SIGINT, how long running commands may take to finish (20)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("NOETL_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from noetl_pg.store.config import resolve_dsn
+
+    worker = Worker(
+        resolve_dsn(),
+        worker_id=options.worker_id,
+        concurrency=options.concurrency,
+        lease_seconds=options.lease_seconds,
+        safety_interval=options.safety_interval,
+        grace_seconds=options.grace_seconds,
+    )
+    asyncio.run(_serve(worker))
+    return 0
+
+
+async def _serve(worker: Worker) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    await worker.run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""The child side of the python tool: a long-lived interpreter that runs `main(**args)`.
+
+Run as a script (it imports nothing from noetl_pg). Requests and replies are JSON
+documents, each preceded by its length (8 bytes, big-endian), on the original stdin and
+stdout; user code gets /dev/null as stdin and the worker's stderr as stdout, so a
+`print` never corrupts the protocol. Every call runs in a fresh namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import inspect
+import json
+import os
+import signal
+import struct
+import sys
+import traceback
+from typing import Any
+
+_HEADER = struct.Struct(">Q")
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
+    _die_with_parent()
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
+    sys.stdout = sys.stderr
+    while True:
+        header = requests.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return  # the worker closed the pipe: stop
+        (size,) = _HEADER.unpack(header)
+        request = json.loads(requests.read(size))
+        reply = _call(request["code"], request["args"], request["limit"])
+        replies.write(_HEADER.pack(len(reply)) + reply)
+        replies.flush()
+
+
+def _call(code: str, args: dict[str, Any], limit: int) -> bytes:
+    try:
+        namespace: dict[str, Any] = {"__name__": "noetl_python_tool"}
+        exec(compile(code, "<python tool code>", "exec"), namespace)
+        function = namespace.get("main")
+        if not callable(function):
+            return _error("config", "the python tool's `code` does not define main(...)")
+        result = function(**args)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+    except SystemExit as exc:
+        return _error(
+            "python",
+            f"main() tried to exit the interpreter (SystemExit({exc.code!r})); "
+            "return a value or raise an exception instead",
+            type="SystemExit",
+            traceback=_traceback(exc),
+        )
+    except BaseException as exc:
+        return _error("python", str(exc), type=type(exc).__name__, traceback=_traceback(exc))
+    try:
+        text = json.dumps(result, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        return _error(
+            "python",
+            f"main() returned a value that is not JSON-serialisable: {exc}",
+            type=type(exc).__name__,
+        )
+    encoded = text.encode()
+    if len(encoded) > limit:
+        return _error(
+            "result_too_large",
+            f"main() returned {len(encoded)} bytes of JSON, over the limit of {limit} bytes",
+            size=len(encoded),
+            limit=limit,
+        )
+    return b'{"ok": true, "result": ' + encoded + b"}"
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _error(kind: str, message: str, **details: Any) -> bytes:
+    error = {"kind": kind, "message": message, **details}
+    return json.dumps({"ok": False, "error": error}, default=repr).encode()
+
+
+def _traceback(exc: BaseException) -> str:
+    # Drop the harness frame: the traceback starts in the user's code.
+    tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the worker dies, even in the middle of user code."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if len(sys.argv) > 1 and os.getppid() != int(sys.argv[1]):
+        os._exit(0)  # the worker died before prctl took effect
+
+
+if __name__ == "__main__":
+    main()

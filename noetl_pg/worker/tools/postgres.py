@@ -1,0 +1,178 @@
+"""`postgres`: SQL with bound parameters, on a small pool per DSN.
+
+`query` (or `command`) is the SQL text; `params` a mapping for `%(name)s` placeholders
+or a list for `%s` ones, always bound by the driver, never pasted into the text. Several
+statements are allowed when there are no params (the result is the last statement's).
+`connection` is a DSN or a NAME looked up as env `NOETL_CONNECTION_<NAME>`; the default
+is the worker's own database. Response `{rows: [{column: value}], row_count, columns}`
+with JSON-safe values; an SQL error is kind `sql` with `sqlstate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import math
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from noetl_pg.store.db import KEEPALIVE
+from noetl_pg.worker.tools.base import ToolContext, ToolError
+
+CONNECTION_ENV_PREFIX = "NOETL_CONNECTION_"
+POOL_TIMEOUT = 30.0
+
+
+async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) -> Any:
+    sql = config.get("query") or config.get("command")
+    if not sql or not isinstance(sql, str):
+        raise ToolError("config", "postgres tool needs `query` (or `command`) as SQL text")
+    params = config.get("params")
+    if params is not None and not isinstance(params, list | dict):
+        raise ToolError("config", "postgres `params` must be a mapping or a list")
+    dsn = connection_dsn(config.get("connection") or config.get("auth"), ctx)
+    pool = await ctx.resources.postgres.pool(dsn)
+    try:
+        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(sql, params)
+            return await _result(cursor)
+    except psycopg.Error as exc:
+        raise _sql_error(exc) from None
+    except PoolTimeout as exc:
+        raise ToolError("connection", f"no database connection available: {exc}") from None
+
+
+def connection_dsn(connection: Any, ctx: ToolContext) -> str:
+    """A DSN as it is, a NAME from `NOETL_CONNECTION_<NAME>`, or the worker's database."""
+    if not connection:
+        return ctx.resources.dsn
+    if not isinstance(connection, str):
+        raise ToolError("config", "postgres `connection` must be a DSN or a connection name")
+    if "=" in connection or "://" in connection:
+        return connection
+    env = ctx.resources.env
+    for name in (connection, connection.upper()):
+        value = env.get(CONNECTION_ENV_PREFIX + name)
+        if value:
+            return value
+    raise ToolError(
+        "config",
+        f"connection {connection!r} is not defined: set {CONNECTION_ENV_PREFIX}"
+        f"{connection.upper()} in the worker's environment",
+    )
+
+
+async def _result(cursor: psycopg.AsyncCursor) -> dict[str, Any]:
+    # After several statements the cursor is on the first result; answer with the last
+    # one that returned rows, or the last one if none did.
+    chosen: dict[str, Any] | None = None
+    row_count = cursor.rowcount
+    while True:
+        row_count = cursor.rowcount
+        if cursor.description is not None:
+            rows = await cursor.fetchall()
+            chosen = {
+                "rows": [{k: json_safe(v) for k, v in row.items()} for row in rows],
+                "row_count": row_count,
+                "columns": [column.name for column in cursor.description],
+            }
+        if not cursor.nextset():
+            break
+    return chosen or {"rows": [], "row_count": row_count, "columns": []}
+
+
+def _sql_error(exc: psycopg.Error) -> ToolError:
+    diag = exc.diag
+    message = diag.message_primary or str(exc).strip()
+    details: dict[str, Any] = {"sqlstate": exc.sqlstate}
+    if diag.message_detail:
+        details["detail"] = diag.message_detail
+    if diag.message_hint:
+        details["hint"] = diag.message_hint
+    if diag.statement_position:
+        details["position"] = int(diag.statement_position)
+    return ToolError("sql", message, **details)
+
+
+def json_safe(value: Any) -> Any:
+    """A database value as something JSON (and jsonb) can hold."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return _decimal(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def _decimal(value: Decimal) -> float | int | str:
+    if not value.is_finite():
+        return str(value)
+    if value == value.to_integral_value() and abs(value) < 2**53:
+        return int(value)
+    as_float = float(value)
+    # A float only where it says the same number; otherwise the exact text.
+    return as_float if Decimal(repr(as_float)) == value else str(value)
+
+
+class PostgresPools:
+    """Small connection pools, one per DSN, opened on first use, closed with the worker."""
+
+    def __init__(self, max_size: int = 4) -> None:
+        self.max_size = max_size
+        self._pools: dict[str, AsyncConnectionPool] = {}
+        self._lock = asyncio.Lock()
+
+    async def pool(self, dsn: str) -> AsyncConnectionPool:
+        pool = self._pools.get(dsn)
+        if pool is not None:
+            return pool
+        async with self._lock:
+            if dsn not in self._pools:
+                await _probe(dsn)
+                pool = AsyncConnectionPool(
+                    dsn,
+                    min_size=1,
+                    max_size=self.max_size,
+                    kwargs={"application_name": "noetl-worker-tool", **KEEPALIVE},
+                    check=AsyncConnectionPool.check_connection,
+                    timeout=POOL_TIMEOUT,
+                    open=False,
+                    name="noetl-worker-tool",
+                )
+                await pool.open()
+                self._pools[dsn] = pool
+            return self._pools[dsn]
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
+
+
+async def _probe(dsn: str) -> None:
+    """Connect once, so a bad DSN fails now with the server's reason, not a pool timeout."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise ToolError("connection", f"cannot connect: {str(exc).strip()}") from None
+    await conn.close()

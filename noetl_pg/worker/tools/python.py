@@ -1,0 +1,140 @@
+"""`python`: `code` defining `main(...)`, called as `main(**args)` in a separate process.
+
+The processes form a long-lived pool (one interpreter serves many calls, one call at a
+time), so user code can neither block the worker's event loop nor crash the worker. A
+call that passes its timeout (`timeout` in tool_config, else the command's
+timeout_seconds, else 60 s) or whose process dies is killed and its process replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+from noetl_pg.worker.tools.base import ToolContext, ToolError
+
+DEFAULT_TIMEOUT = 60.0
+_CHILD = Path(__file__).with_name("_python_child.py")
+_HEADER = struct.Struct(">Q")
+# Secrets and credentials of the worker are not user code's business.
+_PRIVATE_ENV_PREFIXES = ("NOETL_SECRET_", "NOETL_CONNECTION_")
+
+
+async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) -> Any:
+    code = config.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise ToolError("config", "python tool needs `code` defining main(...)")
+    if not isinstance(args, dict):
+        raise ToolError("config", "python tool args must be a mapping (passed by name)")
+    timeout = config.get("timeout") or ctx.timeout_seconds or DEFAULT_TIMEOUT
+    return await ctx.resources.python.call(
+        code, args, timeout=float(timeout), limit=ctx.resources.max_result_bytes
+    )
+
+
+class _ChildDied(Exception):
+    pass
+
+
+class _Child:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def spawn(cls) -> _Child:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIXES)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(_CHILD),
+            str(os.getpid()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # a Ctrl-C to the worker's group is the worker's to handle
+        )
+        return cls(process)
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        body = json.dumps(message).encode()
+        try:
+            self.process.stdin.write(_HEADER.pack(len(body)) + body)
+            await self.process.stdin.drain()
+            (size,) = _HEADER.unpack(await self.process.stdout.readexactly(_HEADER.size))
+            return json.loads(await self.process.stdout.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise _ChildDied(str(exc)) from None
+
+    async def kill(self) -> int:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        return await self.process.wait()
+
+    async def close(self) -> None:
+        if self.process.returncode is None and self.process.stdin is not None:
+            self.process.stdin.close()  # the child stops at end of input
+            try:
+                await asyncio.wait_for(self.process.wait(), 2.0)
+            except TimeoutError:
+                await self.kill()
+
+
+class PythonPool:
+    """Up to `size` interpreter processes, started on demand and reused."""
+
+    def __init__(self, size: int) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[_Child] = []
+        self._busy: set[_Child] = set()
+
+    async def call(self, code: str, args: dict[str, Any], *, timeout: float, limit: int) -> Any:
+        try:
+            body = {"code": code, "args": args, "limit": limit}
+            json.dumps(body)
+        except (TypeError, ValueError) as exc:
+            raise ToolError("config", f"python tool args are not JSON: {exc}") from None
+        async with self._slots:
+            child = self._idle.pop() if self._idle else await _Child.spawn()
+            self._busy.add(child)
+            healthy = False
+            try:
+                reply = await asyncio.wait_for(child.request(body), timeout)
+                healthy = True
+            except TimeoutError:
+                raise ToolError(
+                    "timeout",
+                    f"main() did not return within {timeout:g} s; its process was killed",
+                    timeout=timeout,
+                ) from None
+            except _ChildDied:
+                code_ = await child.kill()
+                raise ToolError(
+                    "python",
+                    f"the python process exited (code {code_}) while running main(): "
+                    "os._exit, a crash or the out-of-memory killer; it was replaced",
+                    type="ProcessExit",
+                    exit_code=code_,
+                ) from None
+            finally:
+                self._busy.discard(child)
+                if healthy:
+                    self._idle.append(child)
+                else:
+                    await child.kill()
+        if reply.get("ok"):
+            return reply["result"]
+        error = reply["error"]
+        raise ToolError(error.pop("kind"), error.pop("message"), **error)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for child in idle:
+            await child.close()
+        for child in list(self._busy):
+            await child.kill()
