@@ -118,6 +118,16 @@ _MODEL_BY_KEY: dict[str, type[BaseModel]] = {
 _EXPRESSION_FIELDS = {("case", "when"), ("collect", "from"), ("result", "from"), ("loop", "in")}
 
 
+_TYPE_NAMES = {
+    "str": "a string",
+    "int": "a number",
+    "float": "a number",
+    "bool": "a boolean",
+    "list": "a list",
+    "NoneType": "nothing",
+}
+
+
 def _allowed_keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
@@ -458,6 +468,11 @@ class _Checker:
                 allowed = ", ".join(_allowed_keys(model))
                 return f"unknown field `{key}`; expected one of: {allowed}"
             return f"unknown field `{key}`"
+        if kind in ("model_type", "dict_type", "model_attributes_type"):
+            got = type(error.get("input")).__name__
+            return f"expected a mapping (key: value), got {_TYPE_NAMES.get(got, got)}"
+        if kind == "too_short" and path == ("workflow",):
+            return "the workflow has no steps; it needs at least a `start` step"
         message = str(error["msg"]).removeprefix("Value error, ")
         value = error.get("input")
         if kind not in ("value_error", "assertion_error") and isinstance(

@@ -401,3 +401,21 @@ def test_parse_playbook_file_names_the_file(tmp_path):
         parse_playbook_file(path)
     assert info.value.problems[0].source == str(path)
     assert str(info.value).startswith(f"{path}:5:1: workflow: no step named `start`")
+
+
+def test_empty_workflow():
+    assert only(HEADER.replace("workflow:", "workflow: []")) == (
+        "pb.yaml:5:1: workflow: the workflow has no steps; it needs at least a `start` step"
+    )
+
+
+def test_step_that_is_not_a_mapping():
+    assert formatted(HEADER + "  - step: start\n    tool: {kind: noop}\n  - other\n") == [
+        "pb.yaml:8:5: workflow[1]: expected a mapping (key: value), got a string"
+    ]
+
+
+def test_tool_that_is_a_list():
+    assert only(HEADER + "  - step: start\n    tool: [noop]\n") == (
+        "pb.yaml:7:5: start.tool: expected a mapping (key: value), got a list"
+    )

@@ -211,3 +211,11 @@ def test_secret_cannot_go_through_a_filter_on_the_engine_side():
 )
 def test_single_expression_round_trips_any_value(value):
     assert render_value("{{ v }}", {"v": value}) == value
+
+
+def test_mapping_keys_win_over_dict_methods():
+    scope = {"data": {"items": [1], "keys": "k", "values": None}}
+    assert render_value("{{ data.items }}", scope) == [1]
+    assert render_value("{{ data.keys }}", scope) == "k"
+    assert render_value("{{ data.values }}", scope) is None
+    assert render_value("{{ data.get('items') }}", scope) == [1]
