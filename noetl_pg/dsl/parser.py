@@ -163,6 +163,7 @@ def _then_entries(value: Any, path: Path) -> Iterator[tuple[Path, Any]]:
 
 def _did_you_mean(name: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.75)
+    close = close or [c for c in choices if sorted(c) == sorted(name)]  # swapped letters
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

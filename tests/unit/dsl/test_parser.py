@@ -419,3 +419,12 @@ def test_tool_that_is_a_list():
     assert only(HEADER + "  - step: start\n    tool: [noop]\n") == (
         "pb.yaml:7:5: start.tool: expected a mapping (key: value), got a list"
     )
+
+
+def test_swapped_letters_get_a_suggestion():
+    text = HEADER + "  - step: start\n    tool: {kind: noop}\n    next: ned\n"
+    text += "  - step: end\n    tool: {kind: noop}\n"
+    assert only(text) == (
+        "pb.yaml:8:5: start.next: `next` names step 'ned', which does not exist; "
+        "did you mean 'end'?"
+    )
