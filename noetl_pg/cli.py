@@ -11,6 +11,8 @@ import sys
 # Modules under noetl_pg.commands, each with `register(subparsers)`; order is --help order.
 COMMAND_MODULES = [
     "db",
+    "validate",
+    "migrate",
 ]
 
 

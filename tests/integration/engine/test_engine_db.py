@@ -1,0 +1,161 @@
+"""The engine on a real PostgreSQL, with commands completed by the test itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+from noetl_pg.engine.daemon import Engine
+from noetl_pg.store.catalog import register_playbook
+from tests.support.fake_worker import answer_all
+
+CHAIN = """
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: chain, path: tests/chain}
+workload: {n: 1}
+workflow:
+  - step: start
+    args: {v: "{{ workload.n }}"}
+    tool: {kind: noop}
+    next: end
+  - step: end
+    args: {v: "{{ start.v + 1 }}"}
+    tool: {kind: noop}
+"""
+
+
+def run_engine(dsn: str) -> int:
+    return asyncio.run(Engine(dsn).run_until_idle())
+
+
+def drive(dsn: str, rounds: int = 50) -> None:
+    """Alternate engine and fake worker until nothing is left to do."""
+    for _ in range(rounds):
+        applied = run_engine(dsn)
+        answered = answer_all(dsn)
+        if not applied and not answered:
+            return
+    raise AssertionError("work did not settle")
+
+
+def test_bare_sql_insert_starts_a_workflow_that_completes(dsn, conn):
+    register_playbook(conn, CHAIN)
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, payload)"
+        " VALUES ('exec-123', 'workflow.start', '{\"path\": \"tests/chain\"}')"
+    )
+    drive(dsn)
+    row = conn.execute(
+        "SELECT status, result, step_results, active_steps FROM noetl.execution"
+        " WHERE execution_id = 'exec-123'"
+    ).fetchone()
+    assert row["status"] == "completed"
+    assert row["result"] == {"v": 2}
+    assert row["step_results"] == {"start": {"v": 1}, "end": {"v": 2}}
+    assert row["active_steps"] == []
+    events = conn.execute(
+        "SELECT event_type, node_name, processed_at IS NOT NULL AS done FROM noetl.event"
+        " WHERE execution_id = 'exec-123' ORDER BY event_id"
+    ).fetchall()
+    assert [(e["event_type"], e["node_name"]) for e in events] == [
+        ("workflow.start", None),
+        ("step.enter", "start"),
+        ("call.done", "start"),
+        ("step.exit", "start"),
+        ("step.enter", "end"),
+        ("call.done", "end"),
+        ("step.exit", "end"),
+        ("workflow.complete", None),
+    ]
+    assert all(e["done"] for e in events)
+    queue = conn.execute(
+        "SELECT step, status FROM noetl.queue WHERE execution_id = 'exec-123' ORDER BY queue_id"
+    ).fetchall()
+    assert [(q["step"], q["status"]) for q in queue] == [("start", "done"), ("end", "done")]
+
+
+def test_start_of_unknown_playbook_fails_the_execution_clearly(dsn, conn):
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, payload)"
+        " VALUES ('exec-x', 'workflow.start', '{\"path\": \"no/such\"}')"
+    )
+    run_engine(dsn)
+    row = conn.execute(
+        "SELECT status, error FROM noetl.execution WHERE execution_id = 'exec-x'"
+    ).fetchone()
+    assert row["status"] == "failed"
+    assert "'no/such'" in row["error"] and "not registered" in row["error"]
+
+
+def test_event_for_unknown_execution_is_marked_processed_with_error(dsn, conn):
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, payload)"
+        " VALUES ('ghost', 'workflow.cancel', '{}')"
+    )
+    run_engine(dsn)
+    assert run_engine(dsn) == 0  # not retried forever
+    row = conn.execute(
+        "SELECT processed_at, error, status FROM noetl.event WHERE execution_id = 'ghost'"
+    ).fetchone()
+    assert row["processed_at"] is not None
+    assert "no execution 'ghost'" in row["error"]
+    assert row["status"] == "rejected"
+
+
+def test_engine_only_event_inserted_by_sql_is_rejected_and_changes_nothing(dsn, conn):
+    register_playbook(conn, CHAIN)
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, payload)"
+        " VALUES ('e1', 'workflow.start', '{\"path\": \"tests/chain\"}')"
+    )
+    run_engine(dsn)
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, node_name, payload)"
+        " VALUES ('e1', 'step.exit', 'start', '{}')"
+    )
+    run_engine(dsn)
+    row = conn.execute(
+        "SELECT error FROM noetl.event WHERE execution_id = 'e1' AND event_type = 'step.exit'"
+    ).fetchone()
+    assert "written by the engine only" in row["error"]
+    state = conn.execute(
+        "SELECT status, active_steps FROM noetl.execution WHERE execution_id = 'e1'"
+    ).fetchone()
+    assert (state["status"], state["active_steps"]) == ("running", ["start"])
+
+
+def test_failed_when_reason_is_stored_on_the_event_row(dsn, conn):
+    register_playbook(
+        conn,
+        CHAIN.replace(
+            "    next: end\n",
+            '    next: end\n    case:\n      - when: "{{ response.nope.deeper }}"\n'
+            "        then: {fail: x}\n",
+        ),
+    )
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, payload)"
+        " VALUES ('e2', 'workflow.start', '{\"path\": \"tests/chain\"}')"
+    )
+    drive(dsn)
+    rows = conn.execute(
+        "SELECT diagnostic FROM noetl.event WHERE execution_id = 'e2'"
+        " AND event_type = 'call.done' AND node_name = 'start'"
+    ).fetchall()
+    assert "counted as false" in str(rows[0]["diagnostic"])
+    status = conn.execute("SELECT status FROM noetl.execution WHERE execution_id = 'e2'")
+    assert status.fetchone()["status"] == "completed"
+
+
+def test_commands_generated_is_recorded_on_the_applied_event(dsn, conn):
+    register_playbook(conn, CHAIN)
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, payload)"
+        " VALUES ('e3', 'workflow.start', '{\"path\": \"tests/chain\"}')"
+    )
+    run_engine(dsn)
+    row = conn.execute(
+        "SELECT commands_generated FROM noetl.event WHERE execution_id = 'e3'"
+        " AND event_type = 'workflow.start'"
+    ).fetchone()
+    assert row["commands_generated"] == 1
