@@ -89,6 +89,11 @@ class Worker:
         self._resources: Resources | None = None
         self.ready = asyncio.Event()  # set after the first look at the queue
 
+    @property
+    def running(self) -> list[int]:
+        """The queue_ids of the commands this worker is running now."""
+        return sorted(self._held)
+
     # --- lifecycle -----------------------------------------------------------------
 
     def stop(self) -> None:

@@ -147,11 +147,11 @@ WITH parked AS (
     RETURNING queue_id
 ), started AS (
     INSERT INTO noetl.event (execution_id, event_type, node_name, payload)
-    SELECT %(child_execution_id)s, 'workflow.start', NULL, %(payload)s::jsonb
+    SELECT %(child_execution_id)s::varchar, 'workflow.start', NULL, %(payload)s::jsonb
       FROM parked
      WHERE NOT EXISTS (
            SELECT 1 FROM noetl.event
-            WHERE execution_id = %(child_execution_id)s
+            WHERE execution_id = %(child_execution_id)s::varchar
               AND event_type = 'workflow.start')
     RETURNING event_id
 )
