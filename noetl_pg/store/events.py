@@ -69,16 +69,17 @@ async def report_call_done(
     """The fenced report of an external worker: finish the command and append its
     `call.done`, only if it still holds the lease. None when the lease is not held."""
     error = payload.get("error")
+    ok = error is None
     return await _one(
         conn,
         "report_command",
-        {
+        {  # the statuses the worker's own reports use (store/queue.py)
             "queue_id": queue_id,
             "worker_id": worker_id,
             "attempt": attempt,
-            "queue_status": "failed" if error is not None else "done",
+            "queue_status": "done" if ok else "failed",
+            "event_status": "ok" if ok else "error",
             "last_error": error.get("message") if isinstance(error, dict) else None,
-            "event_status": None,
             "payload": Jsonb(payload),
         },
     )

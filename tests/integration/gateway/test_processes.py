@@ -1,0 +1,162 @@
+"""Real processes: `noetl-gateway` as a command, and the seed flow with a real engine
+(and worker) — register, start, processed with commands, then the execution finishes."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from tests.integration.gateway.support import HELLO
+
+DEADLINE = 60.0  # seconds; a hang guard, not a performance check
+
+engine_available = importlib.util.find_spec("noetl_pg.engine.daemon") is not None
+worker_available = importlib.util.find_spec("noetl_pg.worker.daemon") is not None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def process(module: str, dsn: str, *args: str, **env: str) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        env={**os.environ, "NOETL_DSN": dsn, "NOETL_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@contextmanager
+def gateway_process(dsn: str, **env: str) -> Iterator[str]:
+    port = free_port()
+    with process("noetl_pg.gateway.server", dsn, "--port", str(port), **env) as proc:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/api/v2/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "noetl-gateway did not become healthy"
+            time.sleep(0.05)
+        yield url
+
+
+def wait_for_status(api: httpx.Client, execution_id: str, statuses: set[str]) -> dict:
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        state = api.get(f"/api/v2/executions/{execution_id}").json()
+        if state.get("status") in statuses:
+            return state
+        assert time.monotonic() < deadline, f"execution stuck: {state}"
+        time.sleep(0.05)
+
+
+def test_noetl_gateway_command_serves_with_a_token(dsn):
+    with gateway_process(dsn, NOETL_API_TOKEN="t0k") as url:
+        assert httpx.get(f"{url}/api/v2/health").status_code == 200
+        assert httpx.get(f"{url}/api/v2/playbooks").status_code == 401
+        authorized = httpx.get(f"{url}/api/v2/playbooks", headers={"Authorization": "Bearer t0k"})
+        assert authorized.status_code == 200
+
+
+def test_noetl_gateway_help_names_its_options():
+    result = subprocess.run(
+        [sys.executable, "-m", "noetl_pg.gateway.server", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for option in ("--host", "--port", "NOETL_DSN", "NOETL_API_TOKEN"):
+        assert option in result.stdout
+
+
+@pytest.mark.skipif(not engine_available, reason="noetl_pg.engine.daemon is not written yet")
+def test_seed_flow_register_start_processed_with_a_real_engine(dsn):
+    with (
+        gateway_process(dsn) as url,
+        process("noetl_pg.engine.daemon", dsn),
+        httpx.Client(base_url=url, timeout=90) as api,
+    ):
+        registered = api.post("/api/v2/engine/register-playbook", json={"playbook_yaml": HELLO})
+        assert registered.status_code == 201, registered.text
+        assert registered.json()["status"] == "registered"
+        started = api.post(
+            "/api/v2/events",
+            params={"wait": 60},
+            json={
+                "execution_id": "exec-123",
+                "name": "workflow.start",
+                "payload": {"path": "examples/hello"},
+            },
+        )
+        assert started.status_code == 200, started.text
+        body = started.json()
+        assert body["status"] == "processed"
+        assert body["execution_id"] == "exec-123"
+        assert body["commands_generated"] >= 1
+        assert "error" not in body
+        state = api.get("/api/v2/executions/exec-123").json()
+        assert state["status"] == "running"
+        assert state["current_steps"] == ["start"]
+
+        cancelled = api.post(
+            "/api/v2/executions/exec-123/cancel", params={"wait": 60}, json={"reason": "test"}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "processed"
+        assert wait_for_status(api, "exec-123", {"cancelled"})["status"] == "cancelled"
+        events = api.get("/api/v2/executions/exec-123/events").json()["events"]
+        assert "workflow.cancel" in [e["name"] for e in events]
+
+
+@pytest.mark.skipif(
+    not (engine_available and worker_available), reason="the engine or worker is not written yet"
+)
+def test_an_execution_started_over_http_completes_with_engine_and_worker(dsn):
+    with (
+        gateway_process(dsn) as url,
+        process("noetl_pg.engine.daemon", dsn),
+        process("noetl_pg.worker.daemon", dsn),
+        httpx.Client(base_url=url, timeout=90) as api,
+    ):
+        api.post("/api/v2/engine/register-playbook", json={"playbook_yaml": HELLO})
+        started = api.post(
+            "/api/v2/events",
+            params={"wait": 60},
+            json={"name": "workflow.start", "path": "examples/hello", "workload": {"n": 7}},
+        )
+        assert started.status_code == 200, started.text
+        execution_id = started.json()["execution_id"]
+        state = wait_for_status(api, execution_id, {"completed", "failed", "cancelled"})
+        assert state["status"] == "completed", state
+        assert set(state["step_results"]) >= {"start", "end"}
