@@ -150,9 +150,17 @@ class Engine:
             return 0
         rows = await store.load_events(ids, self.batch_events)
         executions = await store.load_executions(ids)
+        start_paths = {
+            row["payload"]["path"]
+            for row in rows
+            if row["event_type"] == "workflow.start"
+            and isinstance(row["payload"], dict)
+            and isinstance(row["payload"].get("path"), str)
+        }
+        latest = await store.latest_versions(sorted(start_paths))
         batch = _Batch()
         for row in rows:
-            await self._apply_row(store, row, executions, batch)
+            await self._apply_row(store, row, executions, latest, batch)
         await self._write(store, batch)
         self.events_applied += len(rows)
         return len(rows)
@@ -162,6 +170,7 @@ class Engine:
         store: EngineStore,
         row: dict[str, Any],
         executions: dict[str, dict[str, Any]],
+        latest: dict[str, int],
         batch: _Batch,
     ) -> None:
         execution_id = row["execution_id"]
@@ -177,7 +186,7 @@ class Engine:
         if state is None and execution_id in executions:
             state = ExecutionState.from_row(executions[execution_id])
         try:
-            playbook, version, problem = await self._playbook_for(store, state, event)
+            playbook, version, problem = await self._playbook_for(store, state, event, latest)
             if problem is not None:
                 outcome = Outcome(state=state, error=problem)
             else:
@@ -188,7 +197,11 @@ class Engine:
         self._collect(batch, event, state, outcome)
 
     async def _playbook_for(
-        self, store: EngineStore, state: ExecutionState | None, event: InputEvent
+        self,
+        store: EngineStore,
+        state: ExecutionState | None,
+        event: InputEvent,
+        latest: dict[str, int],
     ) -> tuple[Playbook | None, int, str | None]:
         if event.name == "workflow.start" and state is None:
             path = event.payload.get("path")
@@ -199,25 +212,27 @@ class Engine:
                 version = int(version) if version is not None else None
             except (TypeError, ValueError):
                 return None, 0, f"workflow.start `version` must be a number, not {version!r}"
-            row = await store.playbook_row(path, version)
-            if row is None:
-                return None, 0, None  # the engine fails the execution with a clear error
-            return self._parsed(row["path"], row["version"], row["yaml"]), row["version"], None
+            version = version if version is not None else latest.get(path)
+            if version is None:
+                return None, 0, None  # not registered: the engine fails the execution clearly
+            playbook = await self._playbook(store, path, version)
+            return playbook, version, None
         if state is None or not state.path or state.version == 0:
             return None, 0, None
-        cached = self._playbooks.get((state.path, state.version))
-        if cached is not None:
-            return cached, state.version, None
-        row = await store.playbook_row(state.path, state.version)
-        if row is None:
+        playbook = await self._playbook(store, state.path, state.version)
+        if playbook is None:
             return None, 0, f"playbook {state.path!r} version {state.version} has disappeared"
-        return self._parsed(row["path"], row["version"], row["yaml"]), state.version, None
+        return playbook, state.version, None
 
-    def _parsed(self, path: str, version: int, text: str) -> Playbook:
+    async def _playbook(self, store: EngineStore, path: str, version: int) -> Playbook | None:
+        """A parsed playbook version; versions never change, so each is parsed once."""
         key = (path, version)
         if key not in self._playbooks:
+            row = await store.playbook_row(path, version)
+            if row is None:
+                return None
             try:
-                self._playbooks[key] = parse_playbook(text, source=f"{path}@{version}")
+                self._playbooks[key] = parse_playbook(row["yaml"], source=f"{path}@{version}")
             except PlaybookError as exc:
                 raise RuntimeError(
                     f"registered playbook {path}@{version} is invalid: {exc}"

@@ -38,6 +38,12 @@ class EngineStore:
         cur = await self.conn.execute(query("load_executions"), {"ids": ids})
         return {row["execution_id"]: row for row in await cur.fetchall()}
 
+    async def latest_versions(self, paths: list[str]) -> dict[str, int]:
+        if not paths:
+            return {}
+        cur = await self.conn.execute(query("latest_playbook_versions"), {"paths": paths})
+        return {row["path"]: row["version"] for row in await cur.fetchall()}
+
     async def playbook_row(self, path: str, version: int | None) -> dict[str, Any] | None:
         cur = await self.conn.execute(
             query("get_playbook_version"), {"path": path, "version": version}

@@ -129,3 +129,10 @@ UPDATE noetl.execution
    SET status = 'failed', error = %(error)s, finished_at = now(), updated_at = now()
  WHERE execution_id = %(execution_id)s
    AND status NOT IN ('completed', 'failed', 'cancelled');
+
+-- name: latest_playbook_versions
+-- The newest version number of each path that a batch's workflow.start events name.
+SELECT DISTINCT ON (path) path, version
+  FROM noetl.playbook
+ WHERE path = ANY(%(paths)s)
+ ORDER BY path, version DESC;
