@@ -2,7 +2,9 @@
 
 `query` (or `command`) is the SQL text; `params` a mapping for `%(name)s` placeholders
 or a list for `%s` ones, always bound by the driver, never pasted into the text. Several
-statements are allowed when there are no params (the result is the last statement's).
+statements are allowed when there are no params (the result is the last statement's);
+they run in one transaction. `timeout` (or the command's timeout_seconds) becomes the
+transaction's statement_timeout.
 `connection` is a DSN or a NAME looked up as env `NOETL_CONNECTION_<NAME>`; the default
 is the worker's own database. Response `{rows: [{column: value}], row_count, columns}`
 with JSON-safe values; an SQL error is kind `sql` with `sqlstate`.
@@ -37,12 +39,23 @@ async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) ->
     params = config.get("params")
     if params is not None and not isinstance(params, list | dict):
         raise ToolError("config", "postgres `params` must be a mapping or a list")
+    timeout = config.get("timeout") or ctx.timeout_seconds
     dsn = connection_dsn(config.get("connection") or config.get("auth"), ctx)
     pool = await ctx.resources.postgres.pool(dsn)
     try:
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            if timeout:
+                # Enforced by the server, for this transaction only.
+                await cursor.execute(
+                    "SELECT set_config('statement_timeout', %s, true)",
+                    [f"{max(1, round(float(timeout) * 1000))}ms"],
+                )
             await cursor.execute(sql, params)
             return await _result(cursor)
+    except psycopg.errors.QueryCanceled as exc:
+        raise ToolError(
+            "timeout", f"the statement ran past its timeout of {timeout}s", sqlstate=exc.sqlstate
+        ) from None
     except psycopg.Error as exc:
         raise _sql_error(exc) from None
     except PoolTimeout as exc:

@@ -112,3 +112,15 @@ def test_unreachable_dsn_is_a_connection_error(dsn):
         dsn, "postgres", {"query": "SELECT 1", "connection": "postgresql://127.0.0.1:1/x"}
     )
     assert event["payload"]["error"]["kind"] == "connection"
+
+
+def test_statement_timeout_is_a_timeout_error(dsn):
+    slow, after = run_commands(
+        dsn,
+        ("postgres", {"query": "SELECT pg_sleep(30)", "timeout": 0.2}),
+        ("postgres", {"query": "SELECT 1 AS one"}),
+        concurrency=1,
+    )
+    assert slow["payload"]["error"]["kind"] == "timeout"
+    assert slow["payload"]["error"]["sqlstate"] == "57014"
+    assert after["payload"]["response"]["rows"] == [{"one": 1}]  # no timeout left behind
