@@ -96,6 +96,16 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
+async def handle_operational_error(request: Request, exc: Exception) -> JSONResponse:
+    """psycopg's OperationalError covers both a lost server and a value past a limit."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate and sqlstate.startswith("54"):  # program_limit_exceeded: e.g. a huge key
+        return await handle_unstorable_value(request, exc)
+    if sqlstate and not sqlstate.startswith(("08", "53", "57")):
+        return await handle_unexpected(request, exc)
+    return await handle_database_unavailable(request, exc)
+
+
 async def handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
     return error_response(
@@ -104,6 +114,18 @@ async def handle_database_unavailable(request: Request, exc: Exception) -> JSONR
         "the database is not reachable; retry later",
         {"reason": type(exc).__name__},
         headers={"Retry-After": "1"},
+    )
+
+
+async def handle_unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    # Input that passed validation but that PostgreSQL refuses (a NUL byte in a path, a
+    # number out of range): the client's to fix, so 422, never a 500.
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    log.info(
+        "value refused by PostgreSQL during %s %s: %s", request.method, request.url.path, reason
+    )
+    return error_response(
+        422, "invalid_value", f"a value cannot be stored or compared: {reason}", {}
     )
 
 
@@ -117,7 +139,8 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
 EXCEPTION_HANDLERS = {
     ApiError: handle_api_error,
     HTTPException: handle_http_exception,
-    psycopg.OperationalError: handle_database_unavailable,
+    psycopg.OperationalError: handle_operational_error,
     psycopg_pool.PoolTimeout: handle_database_unavailable,
+    psycopg.DataError: handle_unstorable_value,
     Exception: handle_unexpected,
 }

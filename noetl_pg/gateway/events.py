@@ -65,10 +65,13 @@ async def cancel_execution(request: Request) -> JSONResponse:
     key = idempotency_key(request)
     data = await read_json_object(request, allow_empty=True)
     body = validate(CancelPayload, data)
-    event = EventIn(
-        name="workflow.cancel",
-        execution_id=request.path_params["execution_id"],
-        payload=body.model_dump(exclude_none=True),
+    event = validate(
+        EventIn,
+        {
+            "name": "workflow.cancel",
+            "execution_id": request.path_params["execution_id"],
+            "payload": body.model_dump(exclude_none=True),
+        },
     )
     return await submit(request, plan_insert(event), key=key, wait=wait)
 

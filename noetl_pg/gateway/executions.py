@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from noetl_pg.gateway.errors import ApiError
+from noetl_pg.gateway.models import INT8_MAX
 from noetl_pg.gateway.requests import query_int
 from noetl_pg.gateway.responses import Json
 from noetl_pg.state import ExecutionState
@@ -48,7 +49,7 @@ async def get_executions(request: Request) -> Json:
 
 async def get_execution_events(request: Request) -> Json:
     execution_id = request.path_params["execution_id"]
-    after = query_int(request, "after", 0, minimum=0)
+    after = query_int(request, "after", 0, minimum=0, maximum=INT8_MAX)
     limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
     async with request.app.state.pool.connection() as conn:
         rows = await events.list_execution_events(conn, execution_id, after=after, limit=limit)

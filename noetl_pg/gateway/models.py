@@ -18,6 +18,10 @@ ENGINE_EVENTS = (
 )
 
 
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,11 +40,11 @@ class EventIn(_Body):
     step: str | None = Field(default=None, min_length=1, max_length=255)
     payload: dict[str, Any] | None = None
     path: str | None = Field(default=None, min_length=1)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=INT4_MAX)
     workload: dict[str, Any] | None = None
-    queue_id: int | None = Field(default=None, ge=1)
+    queue_id: int | None = Field(default=None, ge=1, le=INT8_MAX)
     worker_id: str | None = Field(default=None, min_length=1, max_length=64)
-    attempt: int | None = Field(default=None, ge=1)
+    attempt: int | None = Field(default=None, ge=1, le=INT4_MAX)
     timestamp: str | None = None  # sent by v2-guide clients; the database clock decides
 
 
@@ -49,7 +53,7 @@ class StartPayload(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     path: str = Field(min_length=1)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=INT4_MAX)
     workload: dict[str, Any] | None = None
 
 

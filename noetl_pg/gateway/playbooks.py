@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from noetl_pg.gateway.errors import ApiError
-from noetl_pg.gateway.models import RegisterPlaybook
+from noetl_pg.gateway.models import INT4_MAX, RegisterPlaybook
 from noetl_pg.gateway.requests import (
     YAML_TYPES,
     media_type,
@@ -96,7 +96,7 @@ async def get_playbook(request: Request) -> Json:
     path = request.path_params["path"]
     version = None
     if request.query_params.get("version"):
-        version = query_int(request, "version", 1, minimum=1)
+        version = query_int(request, "version", 1, minimum=1, maximum=INT4_MAX)
 
     def read() -> dict[str, Any] | None:
         with request.app.state.sync_pool.connection() as conn:

@@ -73,11 +73,17 @@ async def read_json_object(request: Request, *, allow_empty: bool = False) -> di
     return parse_json_object(body)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise ApiError(400, "malformed_json", "request body is not UTF-8 text") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "request body is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,
@@ -85,6 +91,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             {"line": exc.lineno, "column": exc.colno},
         ) from None
+    except ValueError as exc:  # NaN, Infinity
+        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError(
             422,
@@ -92,7 +100,33 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"request body must be a JSON object, not {_json_type(value)}",
             {"problems": [{"field": None, "message": "expected a JSON object"}]},
         )
+    try:
+        _check_storable(value)
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "request body is nested too deeply") from None
     return value
+
+
+def _check_storable(value: Any) -> None:
+    """Refuse what PostgreSQL cannot store: NUL characters and unpaired surrogates."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item)
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise _unstorable("a string holds a NUL character (\\u0000)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _unstorable("a string holds an unpaired surrogate (\\ud800-\\udfff)") from None
+
+
+def _unstorable(reason: str) -> ApiError:
+    return ApiError(422, "invalid_value", f"request body cannot be stored: {reason}", {})
 
 
 def _json_type(value: Any) -> str:

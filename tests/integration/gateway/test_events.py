@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from tests.integration.gateway.support import (
+    HELLO,
     assert_error,
     count,
     fake_engine,
@@ -456,3 +457,47 @@ def test_an_empty_or_huge_key_is_400(api, conn):
     for key in ("", "k" * 256):
         assert_error(api.post(EVENTS, json=body, headers={"Idempotency-Key": key}), 400)
     assert count(conn, "event") == 0
+
+
+# --- input PostgreSQL cannot store ------------------------------------------------------
+
+
+START = b'{"name": "workflow.start", "path": "examples/hello", "workload": {"a": %s}}'
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        (b'"\\u0000"', 422),
+        (b'"\\ud800"', 422),
+        (b"NaN", 400),
+        (b"[" * 5000 + b"]" * 5000, 400),
+    ],
+    ids=["nul", "surrogate", "nan", "deep"],
+)
+def test_values_postgres_cannot_store_are_4xx(api, conn, value, status):
+    register(api)
+    raw = START % value
+    response = api.post(
+        EVENTS, params={"wait": 0}, content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, status)
+    assert count(conn, "event") == 0
+
+
+def test_nul_in_a_path_or_an_oversized_key_is_422_not_500(api, conn):
+    for method, url in [
+        ("GET", "/api/v2/playbooks/a%00b"),
+        ("GET", "/api/v2/executions/a%00b"),
+        ("GET", "/api/v2/executions/a%00b/events"),
+        ("POST", "/api/v2/executions/a%00b/cancel"),
+        ("GET", "/api/v2/executions?path=a%00b"),
+    ]:
+        assert_error(api.request(method, url), 422, "invalid_value")
+    huge_path = HELLO.replace(
+        "path: examples/hello", "path: " + "".join(f"{i:x}" for i in range(3000))
+    )
+    response = api.post("/api/v2/engine/register-playbook", json={"playbook_yaml": huge_path})
+    assert_error(response, 422, "invalid_value")
+    assert count(conn, "event") == 0
+    assert count(conn, "playbook") == 0
