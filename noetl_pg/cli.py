@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "db",
     "validate",
     "migrate",
+    "run",
 ]
 
 

@@ -1,0 +1,269 @@
+"""`noetl-pg run PLAYBOOK.yaml`: run one playbook end to end and show it happen.
+
+Without `--gateway` everything happens in this process: the database (NOETL_DSN, else
+the embedded server) is migrated, an engine and a worker start as asyncio tasks, the
+playbook is registered and started, and its events are followed until it ends. With
+`--gateway URL` the command only talks HTTP to a running deployment.
+
+Exit status: 0 completed, 1 failed (or cancelled, or timed out), 2 bad input, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from noetl_pg.commands.dbclient import FINISHED, ClientError, DatabaseClient
+from noetl_pg.commands.gatewayclient import GatewayClient
+from noetl_pg.commands.progress import ENDINGS, Progress, error_text
+from noetl_pg.commands.workload import WorkloadError, add_set_argument, parse_sets
+
+POLL_SECONDS = 0.05
+STATE_EVERY = 0.5  # also read the state, for a start the engine refused (no events follow)
+CANCEL_WAIT = 3.0  # after Ctrl-C, how long the in-process engine gets to apply the cancel
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a playbook end to end with live progress (engine and worker in-process)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", metavar="PLAYBOOK.yaml", help="the playbook to run")
+    add_set_argument(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print only a final JSON document {execution_id, status, result, error}",
+    )
+    parser.add_argument(
+        "--gateway",
+        metavar="URL",
+        help="run on a deployment through its gateway (HTTP only; NOETL_API_TOKEN is sent)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, metavar="S", help="give up after S seconds (exit status 1)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="in-process workers (default 1)")
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class Outcome:
+    execution_id: str
+    status: str  # completed, failed, cancelled, or running (timed out / interrupted)
+    result: Any = None
+    error: str | None = None
+    interrupted: bool = False
+    timed_out: bool = False
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.execution_id,
+            "status": self.status,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+def run(args: argparse.Namespace) -> int:
+    from noetl_pg.dsl import PlaybookError, parse_playbook
+
+    try:
+        text = Path(args.file).read_text()
+    except OSError as exc:
+        print(f"{args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        parse_playbook(text, source=args.file)
+        workload = parse_sets(args.sets)
+    except PlaybookError as exc:
+        for problem in exc.problems:
+            print(problem.format(), file=sys.stderr)
+        return EXIT_FAILED
+    except WorkloadError as exc:
+        print(f"noetl-pg run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers < 1:
+        print("noetl-pg run: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+
+    runner = Runner(args, text, workload)
+    try:
+        return asyncio.run(runner.main())
+    except ClientError as exc:
+        print(f"noetl-pg run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace, text: str, workload: dict[str, Any]) -> None:
+        self.args = args
+        self.text = text
+        self.workload = workload
+        self.progress = Progress(sys.stdout, live=not args.json and sys.stdout.isatty())
+        self.stop_signal: int | None = None
+        self._wake = asyncio.Event()
+
+    def say(self, text: str) -> None:
+        if not self.args.json:
+            self.progress.say(text)
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._interrupt, signum)
+        try:
+            if self.args.gateway:
+                outcome = await self._via_gateway(self.args.gateway)
+            else:
+                outcome = await self._in_process()
+        finally:
+            self.progress.close()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        return self._report(outcome)
+
+    def _interrupt(self, signum: int) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = signum
+        self._wake.set()
+
+    # --- the two ways to run -----------------------------------------------------------
+
+    async def _in_process(self) -> Outcome:
+        from noetl_pg.commands.inprocess import running_daemons
+        from noetl_pg.store.config import resolve_dsn
+        from noetl_pg.store.migrations import upgrade
+
+        dsn = await asyncio.to_thread(resolve_dsn)
+        await asyncio.to_thread(upgrade, dsn)
+        async with (
+            running_daemons(dsn, workers=self.args.workers) as daemons,
+            DatabaseClient(dsn) as client,
+        ):
+            registered = await client.register(self.text, self.args.file)
+            execution_id = await client.start(registered.path, registered.version, self.workload)
+            self.say(
+                f"running {registered.path} v{registered.version} as {execution_id}"
+                f" (database: {redact(dsn)})"
+            )
+            outcome = await self._follow(client, execution_id, check=daemons.check)
+            if outcome.interrupted or outcome.timed_out:
+                outcome = await self._cancel(client, outcome)
+                daemons.stop(hurry=True)
+        return outcome
+
+    async def _via_gateway(self, url: str) -> Outcome:
+        async with GatewayClient(url) as client:
+            registered = await client.register(self.text, self.args.file)
+            execution_id = await client.start(registered.path, registered.version, self.workload)
+            self.say(
+                f"running {registered.path} v{registered.version} as {execution_id}"
+                f" (gateway: {url})"
+            )
+            return await self._follow(client, execution_id)
+
+    async def _cancel(self, client: DatabaseClient, outcome: Outcome) -> Outcome:
+        """Stop the execution this process was running, so nothing resumes it later."""
+        reason = "timed out" if outcome.timed_out else "interrupted"
+        with contextlib.suppress(ClientError):
+            await client.cancel(outcome.execution_id, reason=f"noetl-pg run: {reason}")
+        deadline = time.monotonic() + CANCEL_WAIT
+        while time.monotonic() < deadline:
+            state = await client.state(outcome.execution_id)
+            if state and state["status"] in FINISHED:
+                outcome.status = state["status"]
+                outcome.error = state["error"]
+                break
+            await asyncio.sleep(POLL_SECONDS)
+        await self._drain_events(client, outcome.execution_id)
+        return outcome
+
+    # --- following ------------------------------------------------------------------
+
+    async def _follow(self, client: Any, execution_id: str, check: Any = None) -> Outcome:
+        self._after = 0
+        deadline = time.monotonic() + self.args.timeout if self.args.timeout else None
+        next_state = time.monotonic() + STATE_EVERY
+        while True:
+            ended = await self._drain_events(client, execution_id)
+            if ended or time.monotonic() >= next_state:
+                next_state = time.monotonic() + STATE_EVERY
+                state = await client.state(execution_id)
+                if state and state["status"] in FINISHED:
+                    await self._drain_events(client, execution_id)
+                    return Outcome(execution_id, state["status"], state["result"], state["error"])
+            if check is not None:
+                check()
+            if self.stop_signal is not None:
+                return Outcome(execution_id, "running", interrupted=True)
+            if deadline is not None and time.monotonic() >= deadline:
+                return Outcome(execution_id, "running", timed_out=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            if not self.args.json:
+                self.progress.tick()
+
+    async def _drain_events(self, client: Any, execution_id: str) -> bool:
+        """Show every new event; True when the execution's ending event was among them."""
+        ended = False
+        while True:
+            rows = await client.events(execution_id, after=self._after)
+            for row in rows:
+                self._after = row["event_id"]
+                ended = ended or row["name"] in ENDINGS
+                if not self.args.json:
+                    self.progress.event(row)
+            if len(rows) < 1000:
+                return ended
+
+    # --- the end --------------------------------------------------------------------
+
+    def _report(self, outcome: Outcome) -> int:
+        if outcome.timed_out and outcome.status not in FINISHED:
+            outcome.error = f"timed out after {self.args.timeout:g}s"
+        elif outcome.interrupted and outcome.status not in FINISHED:
+            outcome.error = "interrupted"
+        if self.args.json:
+            print(json.dumps(outcome.document(), indent=2, default=str))
+        elif outcome.status == "completed":
+            print("result:")
+            print(json.dumps(outcome.result, indent=2, default=str))
+        else:
+            print(f"{outcome.status}: {error_text(outcome.error or 'no error recorded', 2000)}")
+            print(f"execution {outcome.execution_id} {outcome.status}", file=sys.stderr)
+            if outcome.timed_out and self.args.gateway:
+                print(
+                    f"it keeps running on the gateway; watch it with "
+                    f"`noetl-pg events {outcome.execution_id}`",
+                    file=sys.stderr,
+                )
+        sys.stdout.flush()
+        if outcome.interrupted:
+            return EXIT_INTERRUPTED if self.stop_signal == signal.SIGINT else 128 + signal.SIGTERM
+        return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, to show the user where the data went."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:  # a DSN psycopg cannot parse is shown as nothing
+        return "(unparsable DSN)"
+    if "password" in params:
+        params["password"] = "***"
+    return make_conninfo(**params)
