@@ -72,9 +72,20 @@ class _Child:
             raise _ChildDied(str(exc)) from None
 
     async def kill(self) -> int:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
         return await self.process.wait()
+
+    async def exit_code(self) -> int:
+        """The code of a child that closed its end: wait for it briefly, then kill it.
+
+        (Killing an already exited child would make Popen reap it behind asyncio's back,
+        and its real exit code would be lost.)"""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.process.wait()), 2.0)
+        except TimeoutError:
+            return await self.kill()
 
     async def close(self) -> None:
         if self.process.returncode is None and self.process.stdin is not None:
@@ -113,7 +124,7 @@ class PythonPool:
                     timeout=timeout,
                 ) from None
             except _ChildDied:
-                code_ = await child.kill()
+                code_ = await child.exit_code()
                 raise ToolError(
                     "python",
                     f"the python process exited (code {code_}) while running main(): "
