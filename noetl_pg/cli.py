@@ -14,6 +14,9 @@ COMMAND_MODULES = [
     "validate",
     "migrate",
     "run",
+    "dev",
+    "control",
+    "inspect",
 ]
 
 

@@ -11,6 +11,8 @@ import asyncio
 import uuid
 from typing import Any
 
+import psycopg
+import psycopg.errors
 from psycopg import AsyncConnection
 
 from noetl_pg.store import catalog
@@ -125,3 +127,25 @@ class DatabaseClient:
 
     async def executions(self, status: str | None, limit: int) -> list[dict[str, Any]]:
         return await list_executions(self.conn, status=status, path=None, limit=limit, after=None)
+
+
+def database_dsn() -> str:
+    """The DSN the commands use: `NOETL_DSN`, else the embedded server, migrated on first
+    use so that `noetl-pg ps` works on a new machine. A configured database is never
+    migrated behind its owner's back: that is `noetl-pg db upgrade`."""
+    import os
+
+    from noetl_pg.store.config import resolve_dsn
+    from noetl_pg.store.migrations import upgrade
+
+    dsn = resolve_dsn()
+    if not os.environ.get("NOETL_DSN"):
+        upgrade(dsn)
+    return dsn
+
+
+def explain_database_error(exc: psycopg.Error) -> str:
+    """A database error as one line, with the fix for the common case of no schema."""
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return f"{exc.diag.message_primary}: the schema is not applied; run `noetl-pg db upgrade`"
+    return f"database error: {exc.diag.message_primary or exc}"

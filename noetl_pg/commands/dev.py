@@ -1,0 +1,134 @@
+"""`noetl-pg dev`: the gateway, an engine and workers in one process, for a laptop.
+
+The database is NOETL_DSN, else the embedded server (migrated on start). Ctrl-C or
+SIGTERM stops the gateway, lets running commands finish for a moment, and exits 0.
+In production run `noetl-gateway`, `noetl-engine` and `noetl-worker` as separate
+processes instead (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+
+import uvicorn
+
+from noetl_pg.commands.inprocess import DaemonCrashed, running_daemons
+from noetl_pg.commands.run import redact
+
+CHECK_SECONDS = 0.5
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dev",
+        help="gateway + engine + workers in one process (Ctrl-C stops everything)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="gateway address (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="gateway port (8000; 0: any)")
+    parser.add_argument("--workers", type=int, default=1, help="in-process workers (1)")
+    parser.add_argument("--concurrency", type=int, default=4, help="commands per worker (4)")
+    parser.set_defaults(func=run)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `noetl-pg dev` owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.concurrency < 1:
+        print("noetl-pg dev: --workers and --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        listener = socket.create_server((args.host, args.port), reuse_port=False)
+    except OSError as exc:
+        print(
+            f"noetl-pg dev: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            " (choose another with --port)",
+            file=sys.stderr,
+        )
+        return 2
+    from noetl_pg.store.config import resolve_dsn
+    from noetl_pg.store.migrations import upgrade
+
+    dsn = resolve_dsn()
+    upgrade(dsn)
+    try:
+        return asyncio.run(_serve(args, dsn, listener))
+    finally:
+        listener.close()
+
+
+async def _serve(args: argparse.Namespace, dsn: str, listener: socket.socket) -> int:
+    from noetl_pg.gateway.app import create_app
+
+    app = create_app(dsn, api_token=os.environ.get("NOETL_API_TOKEN") or None)
+    config = uvicorn.Config(app, log_level=args.log_level.lower(), lifespan="on")
+    server = _Server(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        if stopping.is_set():  # a second Ctrl-C: do not wait for anything
+            server.force_exit = True
+        stopping.set()
+        server.should_exit = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+
+    async with running_daemons(dsn, workers=args.workers, concurrency=args.concurrency) as daemons:
+        serving = asyncio.create_task(server.serve(sockets=[listener]), name="gateway")
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if serving.done():
+            await serving
+            print("noetl-pg dev: the gateway did not start", file=sys.stderr)
+            return 1
+        host, port = listener.getsockname()[:2]
+        _announce(args, f"http://{host}:{port}", dsn)
+        failure = None
+        while not stopping.is_set() and not serving.done():
+            try:
+                daemons.check()
+            except DaemonCrashed as exc:
+                failure = str(exc)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), CHECK_SECONDS)
+        print("noetl-pg dev: stopping", flush=True)
+        server.should_exit = True
+        await serving
+        daemons.stop(hurry=server.force_exit)
+    if failure:
+        print(f"noetl-pg dev: {failure}", file=sys.stderr)
+        return 1
+    print("noetl-pg dev: stopped", flush=True)
+    return 0
+
+
+def _announce(args: argparse.Namespace, url: str, dsn: str) -> None:
+    shown = redact(dsn) if os.environ.get("NOETL_DSN") else dsn
+    workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
+    print(
+        f"noetl-pg dev: gateway, engine and {workers} (concurrency {args.concurrency})"
+        " in one process\n"
+        f"  gateway   {url}  (API docs: {url}/docs, health: {url}/api/v2/health)\n"
+        f"  database  {shown}\n"
+        f"  try       noetl-pg run --gateway {url} examples/hello.yaml\n"
+        "            noetl-pg ps   (same NOETL_DSN, or none: the same embedded server)\n"
+        "Ctrl-C stops everything.",
+        flush=True,
+    )

@@ -1,0 +1,155 @@
+"""`noetl-pg status ID`, `noetl-pg events ID`, `noetl-pg ps`: look at executions.
+
+They read the database (NOETL_DSN, else the embedded server) with the same queries as the
+gateway's read endpoints; `--json` prints what those endpoints would answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from noetl_pg.commands.dbclient import DatabaseClient, database_dsn, explain_database_error
+from noetl_pg.commands.progress import error_text
+
+STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+PAGE = 1000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    status = subparsers.add_parser("status", help="one execution: status, steps, result, error")
+    status.add_argument("execution_id", metavar="ID")
+    status.add_argument("--json", action="store_true", help="the state as JSON")
+    status.set_defaults(func=lambda args: _main(_status, args))
+
+    events = subparsers.add_parser("events", help="one execution's event log as a timeline")
+    events.add_argument("execution_id", metavar="ID")
+    events.add_argument("--json", action="store_true", help="the events as JSON lines")
+    events.add_argument("--width", type=int, default=80, help="payload characters shown (80)")
+    events.set_defaults(func=lambda args: _main(_events, args))
+
+    ps = subparsers.add_parser("ps", help="recent executions, newest first")
+    ps.add_argument("--status", choices=STATUSES, help="only executions with this status")
+    ps.add_argument("--limit", type=int, default=20, help="how many (20)")
+    ps.add_argument("--json", action="store_true", help="the executions as JSON")
+    ps.set_defaults(func=lambda args: _main(_ps, args))
+
+
+def _main(
+    command: Callable[[DatabaseClient, argparse.Namespace], Awaitable[int]],
+    args: argparse.Namespace,
+) -> int:
+    async def run() -> int:
+        async with DatabaseClient(database_dsn()) as client:
+            return await command(client, args)
+
+    try:
+        return asyncio.run(run())
+    except psycopg.Error as exc:
+        print(f"noetl-pg {args.command}: {explain_database_error(exc)}", file=sys.stderr)
+        return 1
+
+
+async def _status(client: DatabaseClient, args: argparse.Namespace) -> int:
+    state = await client.state(args.execution_id)
+    if state is None:
+        print(f"no execution {args.execution_id!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(state, indent=2, default=str))
+        return 0
+    summary = await client.summary(args.execution_id) or {}
+    rows: list[tuple[str, Any]] = [
+        ("execution", state["execution_id"]),
+        ("playbook", _playbook(state["path"], summary.get("version"))),
+        ("status", state["status"]),
+    ]
+    if summary:
+        rows.append(("started", _when(summary["created_at"])))
+        if summary["finished_at"]:
+            took = (summary["finished_at"] - summary["created_at"]).total_seconds()
+            rows.append(("finished", f"{_when(summary['finished_at'])} ({took:.2f}s)"))
+        if summary["parent_execution_id"]:
+            rows.append(("parent", summary["parent_execution_id"]))
+        rows.append(("events", summary["events_applied"]))
+        commands = summary["commands"] or {}
+        rows.append(("commands", ", ".join(f"{n} {s}" for s, n in sorted(commands.items()))))
+    rows.append(("running", ", ".join(state["current_steps"]) or "-"))
+    rows.append(("steps done", ", ".join(state["step_results"]) or "-"))
+    if state["error"]:
+        rows.append(("error", state["error"]))
+    if state["status"] == "completed":
+        rows.append(("result", json.dumps(state["result"], default=str)))
+    for label, value in rows:
+        print(f"{label:<11} {value if value not in (None, '') else '-'}")
+    return 0
+
+
+async def _events(client: DatabaseClient, args: argparse.Namespace) -> int:
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = await client.events(args.execution_id, after=rows[-1]["event_id"] if rows else 0)
+        rows.extend(page)
+        if len(page) < PAGE:
+            break
+    if not rows and await client.state(args.execution_id) is None:
+        print(f"no execution {args.execution_id!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    origin = rows[0]["created_at"] if rows else None
+    print(f"{'time':>9}  {'event':>5}  {'name':<18} {'step':<16} {'status':<10} payload")
+    for row in rows:
+        offset = (row["created_at"] - origin).total_seconds()
+        detail = _short(row["payload"], args.width)
+        if row["error"]:
+            detail = f"REFUSED: {error_text(row['error'])}  {detail}"
+        print(
+            f"{offset:+8.3f}s  {row['event_id']:>5}  {row['name']:<18} {row['step'] or '-':<16}"
+            f" {row['status'] or '-':<10} {detail}"
+        )
+    return 0
+
+
+async def _ps(client: DatabaseClient, args: argparse.Namespace) -> int:
+    rows = await client.executions(args.status, max(1, args.limit))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no executions" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    print(f"{'execution':<37} {'status':<10} {'started':<19} {'took':>8}  playbook")
+    for row in rows:
+        took = (
+            f"{(row['finished_at'] - row['created_at']).total_seconds():.2f}s"
+            if row["finished_at"]
+            else "-"
+        )
+        print(
+            f"{row['execution_id']:<37} {row['status']:<10} {_when(row['created_at']):<19}"
+            f" {took:>8}  {_playbook(row['path'], row['version'])}"
+        )
+    return 0
+
+
+def _playbook(path: str | None, version: int | None) -> str:
+    return f"{path or '?'}" + (f" v{version}" if version else "")
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short(value: Any, width: int) -> str:
+    text = json.dumps(value, default=str, separators=(", ", ": "))
+    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
