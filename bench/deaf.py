@@ -1,0 +1,55 @@
+"""noetl's engine or worker with notifications ignored: only the safety timers wake them.
+
+`python -m bench.deaf engine|worker [--safety-interval S] [--concurrency N]` (NOETL_DSN).
+The daemons are the real ones; only their Notifier's `enabled` flag is off, so what is
+measured is the path a lost NOTIFY falls back on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+
+from noetl_pg.engine.daemon import Engine
+from noetl_pg.store.notifier import Notifier
+from noetl_pg.worker import daemon as worker_daemon
+
+
+class DeafNotifier(Notifier):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.enabled = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.deaf")
+    parser.add_argument("role", choices=["engine", "worker"])
+    parser.add_argument("--safety-interval", type=float, default=None)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("NOETL_LOG_LEVEL", "WARNING").upper())
+    dsn = os.environ["NOETL_DSN"]
+    if args.role == "engine":
+        daemon = Engine(dsn, safety_interval=args.safety_interval or 2.0)
+        daemon.notifier.enabled = False
+    else:
+        worker_daemon.Notifier = DeafNotifier  # the worker builds its notifier in run()
+        daemon = worker_daemon.Worker(
+            dsn, concurrency=args.concurrency, safety_interval=args.safety_interval or 5.0
+        )
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stop)
+        await daemon.run()
+
+    asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+-- Benchmark SQL: the raw-SQL baseline (its tables and its round trips) and the
+-- measurements read back from event and queue timestamps. Loaded by name, as in
+-- noetl_pg/store/queries.
+
+-- name: baseline_schema
+-- The baseline's own tables: the smallest event log and queue that carry the same round
+-- trips as noetl (insert event + NOTIFY, claim, insert command + NOTIFY, lease, report).
+DROP SCHEMA IF EXISTS noetl_bench CASCADE;
+CREATE SCHEMA noetl_bench;
+CREATE TABLE noetl_bench.event (
+    event_id      BIGSERIAL   PRIMARY KEY,
+    execution_id  TEXT        NOT NULL,
+    step          INTEGER     NOT NULL,        -- the step reported on; -1 starts the chain
+    steps         INTEGER     NOT NULL,        -- the chain's length
+    payload       JSONB       NOT NULL DEFAULT '{}',
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    processed_at  TIMESTAMPTZ
+);
+CREATE INDEX ON noetl_bench.event (event_id) WHERE processed_at IS NULL;
+CREATE INDEX ON noetl_bench.event (execution_id);
+CREATE TABLE noetl_bench.queue (
+    queue_id      BIGSERIAL   PRIMARY KEY,
+    execution_id  TEXT        NOT NULL,
+    step          INTEGER     NOT NULL,
+    steps         INTEGER     NOT NULL,
+    args          JSONB       NOT NULL DEFAULT '{}',
+    status        TEXT        NOT NULL DEFAULT 'pending',
+    worker_id     TEXT,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    leased_at     TIMESTAMPTZ,
+    done_at       TIMESTAMPTZ
+);
+CREATE INDEX ON noetl_bench.queue (queue_id) WHERE status = 'pending';
+CREATE INDEX ON noetl_bench.queue (execution_id);
+CREATE FUNCTION noetl_bench.notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('noetl_bench_event', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER event_notify AFTER INSERT ON noetl_bench.event
+    FOR EACH STATEMENT EXECUTE FUNCTION noetl_bench.notify_event();
+CREATE FUNCTION noetl_bench.notify_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('noetl_bench_queue', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER queue_notify AFTER INSERT ON noetl_bench.queue
+    FOR EACH STATEMENT EXECUTE FUNCTION noetl_bench.notify_queue();
+
+-- name: baseline_drop
+-- Remove the baseline's tables.
+DROP SCHEMA IF EXISTS noetl_bench CASCADE;
+
+-- name: baseline_start
+-- Start chains: one event per execution, step -1, in one statement (one NOTIFY).
+INSERT INTO noetl_bench.event (execution_id, step, steps)
+SELECT id, -1, %(steps)s FROM unnest(%(ids)s::text[]) AS id;
+
+-- name: baseline_claim
+-- The baseline engine's claim: unprocessed events, oldest first, skipping locked rows.
+SELECT event_id, execution_id, step, steps, payload
+  FROM noetl_bench.event
+ WHERE processed_at IS NULL
+ ORDER BY event_id
+ LIMIT %(batch)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: baseline_insert_commands
+-- The next command of each chain, in one statement (one NOTIFY).
+INSERT INTO noetl_bench.queue (execution_id, step, steps, args)
+SELECT id, step, steps, jsonb_build_object('n', step)
+  FROM unnest(%(ids)s::text[], %(steps)s::int[], %(lengths)s::int[]) AS r(id, step, steps);
+
+-- name: baseline_mark_processed
+-- The claimed events are applied.
+UPDATE noetl_bench.event SET processed_at = clock_timestamp() WHERE event_id = ANY(%(ids)s);
+
+-- name: baseline_lease
+-- The baseline worker's lease: up to n pending commands, skipping locked rows.
+WITH candidate AS (
+    SELECT queue_id
+      FROM noetl_bench.queue
+     WHERE status = 'pending'
+     ORDER BY queue_id
+     LIMIT %(n)s
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE noetl_bench.queue q
+   SET status = 'leased', worker_id = %(worker_id)s, leased_at = now()
+  FROM candidate c
+ WHERE q.queue_id = c.queue_id
+RETURNING q.queue_id, q.execution_id, q.step, q.steps, q.args;
+
+-- name: baseline_report
+-- Fenced report: finish the command and append its event in one statement.
+WITH finished AS (
+    UPDATE noetl_bench.queue
+       SET status = 'done', done_at = now()
+     WHERE queue_id = %(queue_id)s AND status = 'leased' AND worker_id = %(worker_id)s
+    RETURNING execution_id, step, steps
+)
+INSERT INTO noetl_bench.event (execution_id, step, steps, payload)
+SELECT execution_id, step, steps, %(payload)s::jsonb FROM finished
+RETURNING event_id;
+
+-- name: baseline_finished
+-- How many of the given chains have had their last step's event applied.
+SELECT count(*)::int AS n
+  FROM noetl_bench.event
+ WHERE execution_id = ANY(%(ids)s) AND step = steps - 1 AND processed_at IS NOT NULL;
+
+-- name: baseline_span
+-- First start inserted to last event applied, in seconds.
+SELECT extract(epoch FROM max(processed_at) - min(created_at))::float8 AS seconds
+  FROM noetl_bench.event
+ WHERE execution_id = ANY(%(ids)s);
+
+-- name: baseline_step_latencies
+-- Command inserted (the step entered) to its report applied (the step exited), in ms.
+SELECT extract(epoch FROM e.processed_at - q.created_at)::float8 * 1000 AS ms
+  FROM noetl_bench.queue q
+  JOIN noetl_bench.event e ON e.execution_id = q.execution_id AND e.step = q.step
+ WHERE q.execution_id = ANY(%(ids)s);
+
+-- name: baseline_wakes
+-- A report inserted to the next command leased (wake_ms), and to that command's insert
+-- by the engine (engine_ms), in ms.
+SELECT extract(epoch FROM q.leased_at - e.created_at)::float8 * 1000 AS wake_ms,
+       extract(epoch FROM q.created_at - e.created_at)::float8 * 1000 AS engine_ms
+  FROM noetl_bench.event e
+  JOIN noetl_bench.queue q ON q.execution_id = e.execution_id AND q.step = e.step + 1
+ WHERE e.execution_id = ANY(%(ids)s) AND e.step >= 0;
+
+-- name: ours_start
+-- Start executions of one playbook with chosen ids, in one statement (one NOTIFY).
+INSERT INTO noetl.event (execution_id, event_type, payload)
+SELECT id, 'workflow.start', jsonb_build_object('path', %(path)s::text)
+  FROM unnest(%(ids)s::text[]) AS id;
+
+-- name: ours_finished
+-- How many of the given executions have ended, and how many of those did not complete.
+SELECT count(*)::int AS n,
+       count(*) FILTER (WHERE status <> 'completed')::int AS bad
+  FROM noetl.execution
+ WHERE execution_id = ANY(%(ids)s) AND status IN ('completed', 'failed', 'cancelled');
+
+-- name: ours_span
+-- First workflow.start inserted to last execution finished, in seconds.
+SELECT extract(epoch FROM (SELECT max(finished_at) FROM noetl.execution
+                            WHERE execution_id = ANY(%(ids)s))
+                         - (SELECT min(created_at) FROM noetl.event
+                             WHERE execution_id = ANY(%(ids)s)
+                               AND event_type = 'workflow.start'))::float8 AS seconds;
+
+-- name: ours_step_latencies
+-- step.enter to step.exit of each step, in ms (engine timestamps).
+SELECT extract(epoch FROM x.created_at - e.created_at)::float8 * 1000 AS ms
+  FROM noetl.event e
+  JOIN noetl.event x ON x.execution_id = e.execution_id AND x.node_name = e.node_name
+                    AND x.event_type = 'step.exit'
+ WHERE e.execution_id = ANY(%(ids)s) AND e.event_type = 'step.enter';
+
+-- name: ours_wakes
+-- A call.done inserted to the next step's command leased (wake_ms), and to that step's
+-- step.enter written by the engine (engine_ms), in ms. Steps are named start, s1, s2, ...
+SELECT extract(epoch FROM q.started_at::timestamptz - d.created_at)::float8 * 1000 AS wake_ms,
+       extract(epoch FROM n.created_at - d.created_at)::float8 * 1000 AS engine_ms
+  FROM noetl.event d
+  JOIN noetl.queue q ON q.execution_id = d.execution_id
+                    AND q.step = 's' || (CASE WHEN d.node_name = 'start' THEN 0
+                                              ELSE substr(d.node_name, 2)::int END + 1)
+  JOIN noetl.event n ON n.execution_id = d.execution_id AND n.event_type = 'step.enter'
+                    AND n.node_name = q.step
+ WHERE d.execution_id = ANY(%(ids)s) AND d.event_type = 'call.done';
+
+-- name: listeners
+-- Daemons of this database that are listening (their LISTEN connection is open).
+SELECT count(*)::int AS n
+  FROM pg_stat_activity
+ WHERE datname = current_database() AND application_name LIKE %(pattern)s;
+
+-- name: truncate_all
+-- Empty the orchestrator's and the baseline's tables between phases (own database only).
+TRUNCATE noetl.event, noetl.queue, noetl.execution, noetl_bench.event, noetl_bench.queue;
