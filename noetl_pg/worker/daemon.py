@@ -212,7 +212,8 @@ class Worker:
         )
         log.info("start %s", where)
         started = time.monotonic()
-        secrets = outcomes.SecretLookup(self.env)
+        allowed = (row["context"] or {}).get("secrets", [])
+        secrets = outcomes.SecretLookup(self.env, allowed=allowed)
         ctx = ToolContext(
             lease=lease,
             execution_id=row["execution_id"],

@@ -14,9 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from noetl_pg.dsl.render import TemplateError
+
 MAX_RESULT_BYTES_ENV = "NOETL_MAX_RESULT_BYTES"
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
 SECRET_ENV_PREFIX = "NOETL_SECRET_"
+
 REDACTED = "[secret]"
 _MESSAGE_LIMIT = 4000
 _LAST_ERROR_LIMIT = 1000
@@ -44,13 +47,26 @@ def max_result_bytes_from_env(env: Mapping[str, str] = os.environ) -> int:
 
 
 class SecretLookup:
-    """Looks secrets up as env `NOETL_SECRET_<NAME>` and remembers the values it gave out."""
+    """Looks secrets up as env `NOETL_SECRET_<NAME>` and remembers the values it gave out.
 
-    def __init__(self, env: Mapping[str, str] = os.environ) -> None:
+    Only the names in `allowed` are filled in: the engine lists, per command, the secrets
+    its step's playbook templates mention. A placeholder for any other name can only have
+    come from data (say, an API response rendered into a later call), and filling it in
+    would send the secret wherever that data points.
+    """
+
+    def __init__(self, env: Mapping[str, str] = os.environ, allowed: Iterable[str] = ()) -> None:
         self.env = env
+        self.allowed = frozenset(allowed)
         self.used: list[str] = []
 
     def __call__(self, name: str) -> str:
+        if name not in self.allowed:
+            raise TemplateError(
+                f"{{{{ secret.{name} }}}}",
+                f"secret {name!r} is not named by this step's playbook templates; a"
+                " placeholder that arrives in data is never filled in",
+            )
         for candidate in dict.fromkeys((name, name.upper())):
             value = self.env.get(SECRET_ENV_PREFIX + candidate)
             if value is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from psycopg.types.json import Jsonb
+
 from noetl_pg.store.db import async_pool, connect
 from noetl_pg.store.queue import CommandQueue, Lease
 from noetl_pg.worker.daemon import Worker
@@ -55,10 +57,18 @@ def test_secrets_are_resolved_at_call_time_and_never_stored(dsn, conn, http_serv
         "auth": {"type": "bearer", "token": "{{ secret.API_TOKEN }}"},
     }
     env = {"NOETL_SECRET_API_TOKEN": SECRET}
-    ok_id = insert_command(conn, "http", config)
-    missing_id = insert_command(conn, "http", {**config, "headers": {"X": "{{ secret.NOPE }}"}})
-    echo_id = insert_command(conn, "noop", {}, {"token": "{{ secret.API_TOKEN }}"})
+    named = Jsonb({"secrets": ["api_token", "API_TOKEN", "NOPE"]})
+    ok_id = insert_command(conn, "http", config, context=named)
+    missing_id = insert_command(
+        conn, "http", {**config, "headers": {"X": "{{ secret.NOPE }}"}}, context=named
+    )
+    echo_id = insert_command(conn, "noop", {}, {"token": "{{ secret.API_TOKEN }}"}, context=named)
+    # A placeholder the step's templates do not name came from data: never filled in.
+    smuggled_id = insert_command(conn, "noop", {}, {"token": "{{ secret.API_TOKEN }}"})
     run_worker_until(dsn, lambda c: unfinished(c) == 0, env=env)
+    smuggled = call_done(conn, smuggled_id)[0]["payload"]["error"]
+    assert smuggled["kind"] == "secret"
+    assert "not named by this step" in smuggled["message"]
 
     echo = call_done(conn, ok_id)[0]["payload"]["response"]["data"]
     # The server got a real value (not the placeholder), and it is redacted in the event.

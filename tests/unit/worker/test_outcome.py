@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from noetl_pg.dsl.render import TemplateError
 from noetl_pg.worker import outcome
 from noetl_pg.worker.outcome import REDACTED, SecretLookup, failure, redact, success
 
@@ -82,12 +83,19 @@ def test_redaction_never_leaves_the_secret(secret, text):
 
 
 def test_secret_lookup_reads_prefixed_env_and_remembers_values():
-    lookup = SecretLookup({"NOETL_SECRET_API_KEY": "k1"})
+    lookup = SecretLookup({"NOETL_SECRET_API_KEY": "k1"}, allowed=["API_KEY", "api_key", "missing"])
     assert lookup("API_KEY") == "k1"
     assert lookup("api_key") == "k1"
     with pytest.raises(KeyError):
         lookup("missing")
     assert lookup.used == ["k1", "k1"]
+
+
+def test_secret_lookup_refuses_names_the_step_does_not_name():
+    lookup = SecretLookup({"NOETL_SECRET_API_KEY": "k1"}, allowed=["OTHER"])
+    with pytest.raises(TemplateError, match="not named by this step"):
+        lookup("API_KEY")
+    assert lookup.used == []
 
 
 def test_max_result_bytes_from_env():
