@@ -293,9 +293,10 @@ def _is_running(home: Path) -> bool:
 
 
 def _pid_is_postgres(pid: int) -> bool:
-    """A recycled pid must not pass for our server."""
+    """A recycled pid, or a killed server not yet reaped (a zombie), is not our server."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return True  # no /proc: trust the signal check
-    return b"postgres" in cmdline
+    return b"postgres" in cmdline and state not in ("Z", "X")

@@ -8,6 +8,7 @@ import signal
 import psycopg
 
 from noetl_pg.store.embedded import ensure_embedded_server
+from tests.support.processes import wait_until
 
 
 def _ask(dsn: str) -> int:
@@ -34,7 +35,9 @@ def test_embedded_server_starts_is_reused_and_survives_restart_and_kill(tmp_path
         restarted = ensure_embedded_server(home, announce=False)
         assert _ask(restarted.dsn) == 42
 
-        os.kill(_postmaster_pid(restarted), signal.SIGKILL)
+        pid = _postmaster_pid(restarted)
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not restarted.is_running(), timeout=30)
         recovered = ensure_embedded_server(home, announce=False)
         assert _ask(recovered.dsn) == 42
     finally:
