@@ -78,11 +78,10 @@ async def _status(client: DatabaseClient, args: argparse.Namespace) -> int:
             rows.append(("finished", f"{_when(summary['finished_at'])} ({took:.2f}s)"))
         if summary["parent_execution_id"]:
             rows.append(("parent", summary["parent_execution_id"]))
-        rows.append(("events", summary["events_applied"]))
         commands = summary["commands"] or {}
         rows.append(("commands", ", ".join(f"{n} {s}" for s, n in sorted(commands.items()))))
     rows.append(("running", ", ".join(state["current_steps"]) or "-"))
-    rows.append(("steps done", ", ".join(state["step_results"]) or "-"))
+    rows.append(("steps done", ", ".join(sorted(state["step_results"])) or "-"))
     if state["error"]:
         rows.append(("error", state["error"]))
     if state["status"] == "completed":

@@ -1,0 +1,172 @@
+"""`noetl-pg run`: failures, --json, bad input, --timeout, Ctrl-C, --gateway with `dev`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+from noetl_pg.store.db import connect
+from tests.integration.cli.conftest import (
+    DEADLINE,
+    ROOT,
+    cli_env,
+    noetl,
+    noetl_command,
+    printed_result,
+)
+
+FAILING = """\
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: boom, path: tests/boom}
+workflow:
+  - step: start
+    tool: {kind: noop}
+    next: explode
+  - step: explode
+    tool:
+      kind: python
+      code: |
+        def main():
+            raise ValueError("kaboom")
+    next: end
+  - step: end
+    tool: {kind: noop}
+"""
+
+SLOW = """\
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: slow, path: tests/slow}
+workflow:
+  - step: start
+    tool:
+      kind: python
+      code: |
+        import time
+        def main():
+            time.sleep(600)
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def status_of(dsn: str, execution_id: str) -> str:
+    with connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT status FROM noetl.execution WHERE execution_id = %s", [execution_id]
+        ).fetchone()
+    return row["status"]
+
+
+def test_a_failing_playbook_exits_1_with_the_step_and_error(dsn, tmp_path):
+    done = noetl("run", write(tmp_path, "boom.yaml", FAILING), dsn=dsn)
+
+    assert done.returncode == 1
+    assert "explode: failed in " in done.stdout
+    assert "ValueError: kaboom" in done.stdout
+    assert "failed: step 'explode': kaboom" in done.stdout
+    assert "end: started" not in done.stdout
+
+
+def test_json_prints_only_the_final_document(dsn, tmp_path):
+    ok = noetl("run", "examples/hello.yaml", "--json", dsn=dsn)
+    failed = noetl("run", write(tmp_path, "boom.yaml", FAILING), "--json", dsn=dsn)
+
+    assert ok.returncode == 0
+    document = json.loads(ok.stdout)
+    assert set(document) == {"execution_id", "status", "result", "error"}
+    assert document["status"] == "completed"
+    assert document["result"] == {"greeting": "hello, world!"}
+    assert status_of(dsn, document["execution_id"]) == "completed"
+
+    assert failed.returncode == 1
+    document = json.loads(failed.stdout)
+    assert document["status"] == "failed"
+    assert document["error"] == "step 'explode': kaboom"
+
+
+def test_an_invalid_playbook_is_reported_with_file_and_line(dsn, tmp_path):
+    path = write(tmp_path, "bad.yaml", FAILING.replace("next: end", "next: ned"))
+    done = noetl("run", path, dsn=dsn)
+    assert done.returncode == 1
+    assert f"{path}:" in done.stderr and "ned" in done.stderr
+
+
+def test_bad_input_exits_2(dsn, tmp_path):
+    assert noetl("run", str(tmp_path / "missing.yaml"), dsn=dsn).returncode == 2
+    bad_set = noetl("run", "examples/hello.yaml", "--set", "no-equals-sign", dsn=dsn)
+    assert bad_set.returncode == 2
+    assert "KEY=VALUE" in bad_set.stderr
+
+
+def test_timeout_cancels_the_execution_and_exits_1(dsn, tmp_path):
+    done = noetl("run", write(tmp_path, "slow.yaml", SLOW), "--timeout", "1", "--json", dsn=dsn)
+    assert done.returncode == 1
+    document = json.loads(done.stdout)
+    assert document["status"] == "cancelled"
+    assert "timed out" in document["error"]
+    assert status_of(dsn, document["execution_id"]) == "cancelled"
+
+
+def test_ctrl_c_cancels_stops_cleanly_and_exits_130(dsn, tmp_path):
+    process = subprocess.Popen(
+        [*noetl_command(), "run", write(tmp_path, "slow.yaml", SLOW)],
+        env=cli_env(dsn),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    header = process.stdout.readline()
+    execution_id = header.split(" as ")[1].split()[0]
+    for line in process.stdout:
+        if "start: started" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, errors = process.communicate(timeout=DEADLINE)
+
+    assert process.returncode == 130, errors
+    assert "cancelled" in rest
+    assert "Traceback" not in errors
+    assert status_of(dsn, execution_id) == "cancelled"
+
+
+def test_dev_serves_the_gateway_and_run_uses_it(dsn):
+    dev = subprocess.Popen(
+        [*noetl_command(), "dev", "--port", "0"],
+        env=cli_env(dsn),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert dev.stdout is not None
+        url = None
+        for line in dev.stdout:
+            if line.strip().startswith("gateway"):
+                url = line.split()[1]
+                break
+        assert url and url.startswith("http://127.0.0.1:")
+
+        # No usable database: with --gateway the command only talks HTTP.
+        unreachable = "postgresql://127.0.0.1:1/nothing?connect_timeout=1"
+        done = noetl("run", "--gateway", url, "examples/python_pipeline.yaml", dsn=unreachable)
+
+        assert done.returncode == 0, done.stderr
+        assert f"(gateway: {url})" in done.stdout
+        assert printed_result(done.stdout) == {"report": {"label": "high", "total": 31}}
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        rest, errors = dev.communicate(timeout=DEADLINE)
+    assert dev.returncode == 0, errors
+    assert "noetl-pg dev: stopped" in rest
+    assert "Traceback" not in errors
