@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from noetl_pg.store.queries import query
@@ -86,6 +88,22 @@ class CommandQueue:
     ) -> int | None:
         """Finish the command and append its call.done; the event_id, or None when the
         lease was lost (then nothing was recorded)."""
+        async with self.pool.connection() as conn:
+            return await self.report_on(
+                conn, lease, ok=ok, payload_json=payload_json, last_error=last_error
+            )
+
+    async def report_on(
+        self,
+        conn: AsyncConnection,
+        lease: Lease,
+        *,
+        ok: bool,
+        payload_json: str,
+        last_error: str | None = None,
+    ) -> int | None:
+        """`report`, on the caller's connection and inside its transaction: a tool whose
+        effect lives in this database commits the effect and its report together."""
         params = {
             "queue_id": lease.queue_id,
             "worker_id": self.worker_id,
@@ -95,8 +113,8 @@ class CommandQueue:
             "last_error": last_error,
             "payload": payload_json,
         }
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(query("report_command"), params)
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(query("report_command"), params)
             row = await cursor.fetchone()
         return None if row is None else row["event_id"]
 

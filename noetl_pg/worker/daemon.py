@@ -30,7 +30,14 @@ from noetl_pg.store.db import async_pool
 from noetl_pg.store.notifier import Notifier
 from noetl_pg.store.queue import CommandQueue, Lease
 from noetl_pg.worker import outcome as outcomes
-from noetl_pg.worker.tools import TOOLS, Deferred, Resources, ToolContext, ToolError
+from noetl_pg.worker.tools import (
+    TOOLS,
+    Deferred,
+    Reported,
+    Resources,
+    ToolContext,
+    ToolError,
+)
 from noetl_pg.worker.tools.postgres import PostgresPools
 from noetl_pg.worker.tools.python import PythonPool
 
@@ -214,6 +221,17 @@ class Worker:
         started = time.monotonic()
         allowed = (row["context"] or {}).get("secrets", [])
         secrets = outcomes.SecretLookup(self.env, allowed=allowed)
+
+        def finish(response: Any, error: dict[str, Any] | None) -> outcomes.Outcome:
+            duration_ms = round((time.monotonic() - started) * 1000)
+            if error is None:
+                return outcomes.success(
+                    response, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
+                )
+            return outcomes.failure(
+                error, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
+            )
+
         ctx = ToolContext(
             lease=lease,
             execution_id=row["execution_id"],
@@ -221,7 +239,9 @@ class Worker:
             run_key=row["run_key"],
             timeout_seconds=row["timeout_seconds"],
             resources=self._resources,
+            finish=finish,
         )
+        result: Any = None
         try:
             tool = TOOLS.get(kind)
             if tool is None:
@@ -243,16 +263,12 @@ class Worker:
             if isinstance(result, Deferred):
                 log.info("deferred %s: %s", where, result.reason)
                 return
+            if isinstance(result, Reported):
+                duration_ms = round((time.monotonic() - started) * 1000)
+                _log_finish(where, result.event_id, result.outcome, duration_ms)
+                return
         duration_ms = round((time.monotonic() - started) * 1000)
-        if error is None:
-            done = outcomes.success(
-                result, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
-            )
-        else:
-            done = outcomes.failure(
-                error, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
-            )
-        await self._report(lease, done, where, duration_ms)
+        await self._report(lease, finish(result, error), where, duration_ms)
 
     async def _report(
         self, lease: Lease, done: outcomes.Outcome, where: str, duration_ms: int
@@ -281,11 +297,7 @@ class Worker:
                     return
                 log.warning("report of %s failed (%s); retrying", where, exc)
                 await asyncio.sleep(0.5)
-        if event_id is None:
-            log.warning("lease lost, result not recorded: %s", where)
-            return
-        status = "ok" if done.ok else f"error {done.kind}"
-        log.info("finish %s: %s in %d ms (event %s)", where, status, duration_ms, event_id)
+        _log_finish(where, event_id, done, duration_ms)
 
     # --- heartbeats ----------------------------------------------------------------
 
@@ -379,6 +391,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="on SIGTERM/SIGINT, how long running commands may take to finish (20)",
     )
     return parser.parse_args(argv)
+
+
+def _log_finish(where: str, event_id: int | None, done: outcomes.Outcome, duration_ms: int) -> None:
+    if event_id is None:
+        log.warning(
+            "lease lost, nothing recorded (an effect in our database rolled back): %s", where
+        )
+        return
+    status = "ok" if done.ok else f"error {done.kind}"
+    log.info("finish %s: %s in %d ms (event %s)", where, status, duration_ms, event_id)
 
 
 def main(argv: list[str] | None = None) -> int:

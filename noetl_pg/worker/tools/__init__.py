@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from noetl_pg.worker.tools import http, noop, playbook, postgres, python
-from noetl_pg.worker.tools.base import Deferred, Resources, ToolContext, ToolError
+from noetl_pg.worker.tools.base import Deferred, Reported, Resources, ToolContext, ToolError
 
 Tool = Callable[[dict[str, Any], dict[str, Any], ToolContext], Awaitable[Any]]
 
@@ -18,4 +18,4 @@ TOOLS: dict[str, Tool] = {
     "noop": noop.run,
 }
 
-__all__ = ["TOOLS", "Deferred", "Resources", "Tool", "ToolContext", "ToolError"]
+__all__ = ["TOOLS", "Deferred", "Reported", "Resources", "Tool", "ToolContext", "ToolError"]

@@ -9,7 +9,7 @@ bug and is reported as error kind `internal`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import httpx
 
     from noetl_pg.store.queue import CommandQueue, Lease
+    from noetl_pg.worker.outcome import Outcome
     from noetl_pg.worker.tools.postgres import PostgresPools
     from noetl_pg.worker.tools.python import PythonPool
 
@@ -42,6 +43,16 @@ class Deferred:
     reason: str
 
 
+@dataclass(frozen=True)
+class Reported:
+    """Returned by a tool that already reported, in the transaction of its own effect
+    (postgres on the orchestrator's database): the worker reports nothing more.
+    `event_id` is None when the lease was lost and everything was rolled back."""
+
+    event_id: int | None
+    outcome: Outcome
+
+
 @dataclass
 class Resources:
     """What the tools of one worker share: clients and pools live as long as the worker."""
@@ -65,6 +76,9 @@ class ToolContext:
     run_key: str | None
     timeout_seconds: float | None
     resources: Resources
+    # Turns a response (or an error) into the checked call.done outcome, as the worker
+    # would after the tool returns; tools that report themselves use it.
+    finish: Callable[[Any, dict[str, Any] | None], Outcome]
 
     @property
     def queue_id(self) -> int:

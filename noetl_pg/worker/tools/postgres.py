@@ -6,8 +6,10 @@ statements are allowed when there are no params (the result is the last statemen
 they run in one transaction. `timeout` (or the command's timeout_seconds) becomes the
 transaction's statement_timeout.
 `connection` is a DSN or a NAME looked up as env `NOETL_CONNECTION_<NAME>`; the default
-is the worker's own database. Response `{rows: [{column: value}], row_count, columns}`
-with JSON-safe values; an SQL error is kind `sql` with `sqlstate`.
+is the worker's own database, where the SQL and the command's report commit in one
+transaction (exactly-once effects; see `_run_and_report`).
+Response `{rows: [{column: value}], row_count, columns}` with JSON-safe values; an SQL
+error is kind `sql` with `sqlstate`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from noetl_pg.store.db import KEEPALIVE
-from noetl_pg.worker.tools.base import ToolContext, ToolError
+from noetl_pg.worker.tools.base import Reported, ToolContext, ToolError
 
 CONNECTION_ENV_PREFIX = "NOETL_CONNECTION_"
 POOL_TIMEOUT = 30.0
@@ -41,25 +43,80 @@ async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) ->
         raise ToolError("config", "postgres `params` must be a mapping or a list")
     timeout = config.get("timeout") or ctx.timeout_seconds
     dsn = connection_dsn(config.get("connection") or config.get("auth"), ctx)
-    pool = await ctx.resources.postgres.pool(dsn)
     try:
+        pool = await ctx.resources.postgres.pool(dsn)
+        if dsn == ctx.resources.dsn:
+            return await _run_and_report(pool, sql, params, timeout, ctx)
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            if timeout:
-                # Enforced by the server, for this transaction only.
-                await cursor.execute(
-                    "SELECT set_config('statement_timeout', %s, true)",
-                    [f"{max(1, round(float(timeout) * 1000))}ms"],
-                )
-            await cursor.execute(sql, params)
-            return await _result(cursor)
-    except psycopg.errors.QueryCanceled as exc:
-        raise ToolError(
-            "timeout", f"the statement ran past its timeout of {timeout}s", sqlstate=exc.sqlstate
-        ) from None
+            return await _execute(cursor, sql, params, timeout)
     except psycopg.Error as exc:
-        raise _sql_error(exc) from None
+        raise _tool_error(exc, timeout) from None
     except PoolTimeout as exc:
         raise ToolError("connection", f"no database connection available: {exc}") from None
+
+
+async def _execute(
+    cursor: psycopg.AsyncCursor, sql: str, params: Any, timeout: float | None
+) -> dict[str, Any]:
+    if timeout:
+        # Enforced by the server, for this transaction only.
+        await cursor.execute(
+            "SELECT set_config('statement_timeout', %s, true)",
+            [f"{max(1, round(float(timeout) * 1000))}ms"],
+        )
+    await cursor.execute(sql, params)
+    return await _result(cursor)
+
+
+class _Refused(Exception):
+    """The SQL ran but its result cannot be reported (too large...): undo its effect."""
+
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+
+
+async def _run_and_report(
+    pool: AsyncConnectionPool, sql: str, params: Any, timeout: float | None, ctx: ToolContext
+) -> Reported:
+    """On the orchestrator's own database, run the SQL and report it in ONE transaction.
+
+    The effect and its call.done commit together or not at all, so a worker killed at any
+    instant leaves either both or neither (the command then runs again): the effect happens
+    exactly once. A worker fenced out of its lease rolls its SQL back with the report.
+    """
+    async with pool.connection() as conn:
+        async with conn.transaction() as whole:
+            try:
+                async with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
+                    outcome = ctx.finish(await _execute(cursor, sql, params, timeout), None)
+                    if not outcome.ok:
+                        raise _Refused(outcome)
+            except _Refused as refused:
+                outcome = refused.outcome
+            except psycopg.Error as exc:
+                if isinstance(exc, psycopg.OperationalError):
+                    raise
+                outcome = ctx.finish(None, _tool_error(exc, timeout).as_error())
+            await conn.execute("SELECT set_config('statement_timeout', '0', true)")
+            event_id = await ctx.resources.queue.report_on(
+                conn,
+                ctx.lease,
+                ok=outcome.ok,
+                payload_json=outcome.payload_json,
+                last_error=outcome.last_error,
+            )
+            if event_id is None:
+                raise psycopg.Rollback(whole)
+            return Reported(event_id, outcome)
+        return Reported(None, outcome)
+
+
+def _tool_error(exc: psycopg.Error, timeout: float | None) -> ToolError:
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return ToolError(
+            "timeout", f"the statement ran past its timeout of {timeout}s", sqlstate=exc.sqlstate
+        )
+    return _sql_error(exc)
 
 
 def connection_dsn(connection: Any, ctx: ToolContext) -> str:
