@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 import uuid
@@ -44,17 +45,17 @@ class Plan:
 
 
 QUICK = Plan(
-    chain_steps=60,
-    fanout_executions=40,
+    chain_steps=100,
+    fanout_executions=60,
     fanout_steps=5,
     timer_steps=4,
     engine_timer=0.5,
     worker_timer=1.0,
-    scaling=[(1, 1), (1, 2), (1, 4), (2, 2)],
+    scaling=[(1, 1), (1, 2), (1, 4), (2, 4)],
 )
 FULL = Plan(
     chain_steps=300,
-    fanout_executions=200,
+    fanout_executions=300,
     fanout_steps=10,
     timer_steps=8,
     engine_timer=2.0,
@@ -131,6 +132,25 @@ def server(dsn: str) -> dict[str, str]:
     return found
 
 
+def revision() -> dict[str, object]:
+    """Which code was measured: the commit, and whether noetl_pg/ or sql/ had local edits."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "noetl_pg", "sql"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):  # an exported tree: say what we were told
+        return {"commit": os.environ.get("NOETL_BENCH_REVISION", "unknown"), "dirty": None}
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
 def load() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -154,8 +174,17 @@ class Row:
 
 
 class Bench:
-    def __init__(self, dsn: str, plan: Plan, *, own_database: bool, log_level: str) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        plan: Plan,
+        *,
+        own_database: bool,
+        log_level: str,
+        profile: Path | None = None,
+    ) -> None:
         self.dsn = dsn
+        self.profile = profile
         self.plan = plan
         self.own_database = own_database
         self.log_level = log_level
@@ -197,7 +226,12 @@ class Bench:
     def chain_and_fanout(self, kind: str, dsn: str, config: str) -> tuple[Run, Run]:
         plan = self.plan
         timeout = 120 + plan.chain_steps
-        with self.fleet(kind, dsn) as fleet:
+        wrap = []
+        if self.profile is not None and kind == "noetl" and dsn == self.dsn:
+            self.profile.mkdir(parents=True, exist_ok=True)
+            out = str(self.profile / "{name}.txt")
+            wrap = ["-m", "pyinstrument", "-r", "text", "-o", out, "--show", "*/noetl_pg/*"]
+        with self.fleet(kind, dsn, wrap=wrap) as fleet:
             if kind == "baseline":
                 run_baseline(dsn, 4, plan.fanout_steps, fleet.check_alive, timeout)  # warm-up
                 chain = run_baseline(dsn, 1, plan.chain_steps, fleet.check_alive, timeout)
@@ -324,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING", help="the daemons' (WARNING)")
     parser.add_argument("--out", type=Path, help="JSON results (bench/results/<date>.json)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run noetl's daemons of the 'sync on' chain+fanout under pyinstrument"
+        " (pip install pyinstrument) and write their reports to this directory",
+    )
     args = parser.parse_args(argv)
     name = args.plan or ("quick" if args.quick else "full")
     plan = PLANS[name]
@@ -334,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plan {name}: {plan}; load {load_before}", file=sys.stderr)
     with bench_database(args.dsn) as dsn:
         prepare(dsn)
-        bench = Bench(dsn, plan, own_database=True, log_level=args.log_level)
+        bench = Bench(dsn, plan, own_database=True, log_level=args.log_level, profile=args.profile)
         bench.commit_modes()
         bench.timers()
         bench.scaling()
@@ -351,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         "plan": name,
         "settings": asdict(plan),
         "log_level": args.log_level,
+        "revision": revision(),
         "machine": machine(),
         "server": info,
         "load": {"before": load_before, "after": load()},
