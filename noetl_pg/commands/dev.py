@@ -16,10 +16,8 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from typing import Any
 
-import uvicorn
-
-from noetl_pg.commands.inprocess import DaemonCrashed, running_daemons
 from noetl_pg.commands.run import redact
 
 CHECK_SECONDS = 0.5
@@ -39,12 +37,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-class _Server(uvicorn.Server):
+def _uvicorn_server(config: Any) -> Any:
     """uvicorn without its own signal handling: `noetl-pg dev` owns SIGINT and SIGTERM."""
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(config)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,11 +74,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, dsn: str, listener: socket.socket) -> int:
+    import uvicorn
+
+    from noetl_pg.commands.inprocess import DaemonCrashed, running_daemons
     from noetl_pg.gateway.app import create_app
 
     app = create_app(dsn, api_token=os.environ.get("NOETL_API_TOKEN") or None)
     config = uvicorn.Config(app, log_level=args.log_level.lower(), lifespan="on")
-    server = _Server(config)
+    server = _uvicorn_server(config)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
 

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -25,7 +26,6 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from noetl_pg.commands.dbclient import FINISHED, ClientError, DatabaseClient
-from noetl_pg.commands.gatewayclient import GatewayClient
 from noetl_pg.commands.progress import ENDINGS, Progress, error_text
 from noetl_pg.commands.workload import WorkloadError, add_set_argument, parse_sets
 
@@ -107,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     except ClientError as exc:
         print(f"noetl-pg run: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 class Runner:
@@ -168,6 +172,8 @@ class Runner:
         return outcome
 
     async def _via_gateway(self, url: str) -> Outcome:
+        from noetl_pg.commands.gatewayclient import GatewayClient
+
         async with GatewayClient(url) as client:
             registered = await client.register(self.text, self.args.file)
             execution_id = await client.start(registered.path, registered.version, self.workload)

@@ -71,9 +71,3 @@ def test_set_values_are_yaml_scalars_and_pick_the_other_branch(dsn):
     assert done.returncode == 0, done.stderr
     # threshold=50 is an int: 31 > 50 is false, so the step.exit rule routes to "low"
     assert '"label": "low"' in done.stdout
-
-
-def test_hello_with_a_name(dsn):
-    done = noetl("run", "examples/hello.yaml", "--set", "name=ada", dsn=dsn)
-    assert done.returncode == 0, done.stderr
-    assert printed_result(done.stdout) == {"greeting": "hello, ada!"}
