@@ -377,12 +377,30 @@ class _Applier:
         iteration.calls += 1
         iteration.config = config
         run_key = f"{run.run_id}/{iteration.index}/{iteration.calls}"
-        self.state.commands[run_key] = {
-            "run_id": run.run_id,
-            "iteration": iteration.index,
-            "kind": "call",
-            "step": run.step,
-        }
+        self.enqueue(
+            run,
+            run_key,
+            {"iteration": iteration.index, "kind": "call"},
+            kind,
+            config,
+            args,
+            self.command_context(step, iteration),
+            delay,
+        )
+
+    def enqueue(
+        self,
+        run: StepRun,
+        run_key: str,
+        bookkeeping: dict[str, Any],
+        kind: str,
+        config: dict[str, Any],
+        args: dict[str, Any],
+        context: dict[str, Any],
+        delay: float = 0.0,
+    ) -> None:
+        """Record a command as outstanding and hand it to the daemon to insert."""
+        self.state.commands[run_key] = {"run_id": run.run_id, "step": run.step, **bookkeeping}
         self.commands.append(
             Command(
                 execution_id=self.state.execution_id,
@@ -390,7 +408,7 @@ class _Applier:
                 tool_kind=kind,
                 tool_config=config,
                 args=args,
-                context=self.command_context(step, iteration),
+                context=context,
                 run_key=run_key,
                 delay_seconds=delay,
                 timeout_seconds=_timeout(config),
@@ -614,18 +632,8 @@ class _Applier:
         rendered_config = render_value(sink.tool.config(), {**scope, "args": rendered_args})
         self.state.sink_seq += 1
         run_key = f"{run.run_id}/sink/{self.state.sink_seq}"
-        self.state.commands[run_key] = {"run_id": run.run_id, "kind": "sink", "step": run.step}
-        self.commands.append(
-            Command(
-                execution_id=self.state.execution_id,
-                step=run.step,
-                tool_kind=kind,
-                tool_config=rendered_config,
-                args=rendered_args,
-                context={"sink": True},
-                run_key=run_key,
-                timeout_seconds=_timeout(rendered_config),
-            )
+        self.enqueue(
+            run, run_key, {"kind": "sink"}, kind, rendered_config, rendered_args, {"sink": True}
         )
 
     # --- helpers -----------------------------------------------------------------------
