@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from noetl_pg.dsl import MigrationError, migrate_v1_to_v2_with_warnings
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -21,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """0 when migrated (warnings may still be printed), 1 when it could not be."""
+    from noetl_pg.dsl import (  # here, not at import: every noetl-pg call loads this module
+        MigrationError,
+        migrate_v1_to_v2_with_warnings,
+    )
+
     try:
         text = Path(args.file).read_text(encoding="utf-8")
     except OSError as exc:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from noetl_pg.dsl import PlaybookError, validate_playbook_file
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,6 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """0 when every file is a valid v2 playbook, 1 otherwise."""
+    from noetl_pg.dsl import (  # here, not at import: every noetl-pg call loads this module
+        PlaybookError,
+        validate_playbook_file,
+    )
+
     failed = False
     for name in args.files:
         try:

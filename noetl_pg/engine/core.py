@@ -324,7 +324,7 @@ class _Applier:
             return
         if run.loop is None:
             run.args = iteration.args
-        payload: dict[str, Any] = {"args": iteration.args}
+        payload: dict[str, Any] = {"args": iteration.args, "run": run.run_id}
         if run.loop is not None:
             payload["iteration"] = index
         self.emit("step.enter", run.step, None, payload)
@@ -491,7 +491,7 @@ class _Applier:
             status, error = FAILED, {"kind": "fail", "message": directive.fail}
         if run.result_set:
             result = run.result
-        exit_payload: dict[str, Any] = {"result": result, "status": status}
+        exit_payload: dict[str, Any] = {"result": result, "status": status, "run": run.run_id}
         if error is not None:
             exit_payload["error"] = error
         self.emit("step.exit", run.step, status, exit_payload)
