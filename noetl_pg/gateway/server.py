@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 import uvicorn
@@ -53,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         api_token=os.environ.get("NOETL_API_TOKEN") or None,
         max_body_bytes=args.max_body_bytes,
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal into the
+    # handler that was installed before it. A no-op one makes a stop that was asked for
+    # end with exit code 0, like the engine and the worker.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(app, host=args.host, port=args.port, log_level=level.lower())
     return 0
 

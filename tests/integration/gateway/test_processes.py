@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.gateway.support import HELLO
+from tests.support.processes import start_daemon, terminate, wait_until
 
 DEADLINE = 60.0  # seconds; a hang guard, not a performance check
 
@@ -160,3 +161,20 @@ def test_an_execution_started_over_http_completes_with_engine_and_worker(dsn):
         state = wait_for_status(api, execution_id, {"completed", "failed", "cancelled"})
         assert state["status"] == "completed", state
         assert set(state["step_results"]) >= {"start", "end"}
+
+
+def test_gateway_stops_on_sigterm_with_exit_code_zero(dsn, tmp_path):
+    port = free_port()
+    proc = start_daemon("gateway", dsn, tmp_path, "--port", str(port))
+    try:
+        wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout=DEADLINE)
+    finally:
+        code = terminate(proc)
+    assert code == 0
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/v2/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
