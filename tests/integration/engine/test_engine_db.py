@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+from pathlib import Path
 
 from noetl_pg.engine.daemon import Engine
 from noetl_pg.store.catalog import register_playbook
 from tests.support.fake_worker import answer_all
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 CHAIN = """
 apiVersion: noetl.io/v2
@@ -159,3 +164,31 @@ def test_commands_generated_is_recorded_on_the_applied_event(dsn, conn):
         " AND event_type = 'workflow.start'"
     ).fetchone()
     assert row["commands_generated"] == 1
+
+
+GUIDE_START = (
+    "INSERT INTO noetl.event (execution_id, event_type, payload) VALUES ('exec-123',"
+    " 'workflow.start', '{\"path\": \"examples/pagination\"}')"
+)
+
+
+def test_the_guides_bare_insert_from_psql_starts_the_pagination_example(dsn, conn):
+    """Exactly the statement a user types into psql; no HTTP, no Python client."""
+    register_playbook(conn, (EXAMPLES / "pagination.yaml").read_text())
+    if shutil.which("psql"):
+        subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-c", GUIDE_START], check=True)
+    else:  # no client binary on this machine: the same text through the driver
+        conn.execute(GUIDE_START)
+    run_engine(dsn)
+    execution = conn.execute(
+        "SELECT status, path, workload FROM noetl.execution WHERE execution_id = 'exec-123'"
+    ).fetchone()
+    assert (execution["status"], execution["path"]) == ("running", "examples/pagination")
+    assert execution["workload"]["base_url"].startswith("http://")
+    queue = conn.execute(
+        "SELECT queue_id, execution_id, step, tool_kind, status, attempt, created_at"
+        " FROM noetl.queue WHERE execution_id = 'exec-123' ORDER BY created_at"
+    ).fetchall()
+    assert [(q["step"], q["tool_kind"], q["status"], q["attempt"]) for q in queue] == [
+        ("start", "noop", "pending", 1)
+    ]
