@@ -202,7 +202,7 @@ class Bench:
                 conn.execute("VACUUM ANALYZE")
 
     def _record(self, label: str, config: str, run: Run, **extra: object) -> Run:
-        self.runs.append({"run": label, "config": config, **extra, **run.as_dict()})
+        self.runs.append({"run": label, "config": config, **extra, **run.as_dict(), "load": load()})
         print(
             f"  {label:<22} {config:<20} {run.steps_per_s:8.1f} steps/s"
             f"  step p50 {run.step_ms_p50:7.2f} ms  wake p50 {run.wake_ms_p50:7.2f} ms"
