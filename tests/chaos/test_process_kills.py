@@ -125,7 +125,11 @@ def _check_run(conn, ids, number, kills, restarts, began) -> RunFigures:
         conn,
         ids,
         lambda eid: mixed.steps(number[eid]),
-        retryable_steps={"fetch": ("http_status", "transport", "timeout")},
+        retryable_steps={
+            "fetch": ("http_status", "transport", "timeout"),
+            "odd": ("sql",),
+            "record": ("sql",),
+        },
     )
     assert leftover_commands(conn) == []
     runs = conn.execute("SELECT count(*) AS n FROM public.chaos_tool_runs").fetchone()["n"]
