@@ -379,15 +379,15 @@ def check_event_logs(
             f" but {len(client)} client events"
         )
         assert executions[execution_id]["last_event_id"] == client[-1]["event_id"], where
-        # Applied in insertion order? A later event should be marked in a later
-        # transaction (within one, the engine applies them in the order it loaded them).
-        # Counted, not asserted: an event whose transaction commits after a later-numbered
-        # one is applied after it (see test_event_order.py, an xfail until fixed).
-        figures.applied_out_of_id_order += sum(
+        # Applied in insertion order: a later event is marked in a later transaction
+        # (within one, the engine applies them in the order it loaded them).
+        out_of_order = sum(
             1
             for a, b in itertools.pairwise(client)
             if a["tx"] != b["tx"] and b["processed_at"] < a["processed_at"]
         )
+        figures.applied_out_of_id_order += out_of_order
+        assert out_of_order == 0, f"{where}: events applied out of event_id order"
         names = [e["event_type"] for e in log]
         assert names.count("workflow.start") == 1, f"{where}: {names}"
         assert names.count("workflow.complete") == 1, f"{where}: {names}"

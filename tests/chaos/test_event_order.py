@@ -2,9 +2,10 @@
 insertion (event_id) order, even when the transaction that inserted an earlier event
 commits after a later one.
 
-The kill runs found it: two workers report two iterations of one loop at the same
-instant; the report with the lower event_id commits last, and the engine has already
-applied the higher one. `test_process_kills` counts such pairs (`applied_out_of_id_order`).
+The kill runs found it: two workers reported two iterations of one loop at the same
+instant; the report with the lower event_id committed last, and the engine had already
+applied the higher one. Fixed by sql/003_event_commit_order.sql (event ids are drawn under
+a per-execution lock, so they follow commit order); this is its regression test.
 """
 
 from __future__ import annotations
@@ -44,16 +45,6 @@ def _processed(conn, event_id: int) -> bool:
     return bool(row and row["done"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: the engine applies an execution's events in commit order, not event_id"
-        " order: an event whose inserting transaction commits after a later-numbered"
-        " event of the same execution was applied is applied after it (claim/load in"
-        " noetl_pg/store/queries/engine.sql only sees committed rows), so last_event_id"
-        " goes backwards and GET .../events?after= can skip the late event"
-    ),
-)
 def test_an_event_committed_late_is_still_applied_before_later_numbered_ones(
     chaos_dsn, chaos_conn, tmp_path
 ):
