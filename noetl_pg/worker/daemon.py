@@ -255,6 +255,12 @@ class Worker:
             error: dict[str, Any] | None = exc.as_error()
         except TemplateError as exc:
             error = {"kind": "secret", "message": str(exc)}
+        except psycopg.OperationalError as exc:
+            # Our own database went away mid-call (a tool that reports in its own
+            # transaction): nothing was recorded, so the command must simply run again.
+            log.warning("database lost during %s (%s); handing the command back", where, exc)
+            await self._hand_back(lease, where)
+            return
         except Exception as exc:
             log.exception("tool %s failed unexpectedly (%s)", kind, where)
             error = {"kind": "internal", "message": f"{type(exc).__name__}: {exc}"}
@@ -269,6 +275,19 @@ class Worker:
                 return
         duration_ms = round((time.monotonic() - started) * 1000)
         await self._report(lease, finish(result, error), where, duration_ms)
+
+    async def _hand_back(self, lease: Lease, where: str) -> None:
+        """Release a lease (same attempt) once the database answers again; if it does not
+        before the lease runs out, expiry hands the command back instead."""
+        assert self._queue is not None
+        deadline = time.monotonic() + self.lease_seconds
+        while time.monotonic() < deadline:
+            try:
+                await self._queue.release([lease])
+                return
+            except _DB_DOWN:
+                await asyncio.sleep(0.5)
+        log.warning("could not release %s; its lease will expire", where)
 
     async def _report(
         self, lease: Lease, done: outcomes.Outcome, where: str, duration_ms: int

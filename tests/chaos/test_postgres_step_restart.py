@@ -4,7 +4,8 @@ The full kill run found it: the `record` step was running when PostgreSQL stoppe
 mode); the worker reported the lost connection as the step's `sql` error, and the
 execution failed. Invariant 4 says a PostgreSQL restart is survived: the statement was
 rolled back with its report (they share one transaction), so the command can simply run
-again.
+again. Fixed: the worker hands such a command back instead of reporting it; this is the
+regression test.
 """
 
 from __future__ import annotations
@@ -46,16 +47,6 @@ def _status(dsn: str) -> dict | None:
         return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a postgres step on the orchestrator's database whose connection is lost"
-        " (PostgreSQL restart) is reported as a failed call (`sql` error 'server closed"
-        " the connection unexpectedly') and fails the execution: postgres.run in"
-        " noetl_pg/worker/tools/postgres.py turns the OperationalError re-raised by"
-        " _run_and_report into a ToolError instead of letting the command run again"
-    ),
-)
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_a_postgres_step_caught_by_a_postgresql_restart_runs_again(
     chaos_dsn, chaos_conn, pg_server, tmp_path, mode

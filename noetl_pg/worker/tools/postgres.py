@@ -43,16 +43,21 @@ async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) ->
         raise ToolError("config", "postgres `params` must be a mapping or a list")
     timeout = config.get("timeout") or ctx.timeout_seconds
     dsn = connection_dsn(config.get("connection") or config.get("auth"), ctx)
+    own_database = dsn == ctx.resources.dsn
     try:
-        pool = await ctx.resources.postgres.pool(dsn)
-        if dsn == ctx.resources.dsn:
+        pool = await ctx.resources.postgres.pool(dsn, probe=not own_database)
+        if own_database:
             return await _run_and_report(pool, sql, params, timeout, ctx)
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             return await _execute(cursor, sql, params, timeout)
+    except psycopg.OperationalError as exc:
+        if own_database:
+            raise  # the SQL rolled back with its report: the worker hands the command back
+        if isinstance(exc, PoolTimeout):
+            raise ToolError("connection", f"no database connection available: {exc}") from None
+        raise _tool_error(exc, timeout) from None
     except psycopg.Error as exc:
         raise _tool_error(exc, timeout) from None
-    except PoolTimeout as exc:
-        raise ToolError("connection", f"no database connection available: {exc}") from None
 
 
 async def _execute(
@@ -212,13 +217,16 @@ class PostgresPools:
         self._pools: dict[str, AsyncConnectionPool] = {}
         self._lock = asyncio.Lock()
 
-    async def pool(self, dsn: str) -> AsyncConnectionPool:
+    async def pool(self, dsn: str, *, probe: bool = True) -> AsyncConnectionPool:
+        """The pool of `dsn`; a new DSN is probed first so a bad one fails with the
+        server's reason (the worker's own database needs no probe)."""
         pool = self._pools.get(dsn)
         if pool is not None:
             return pool
         async with self._lock:
             if dsn not in self._pools:
-                await _probe(dsn)
+                if probe:
+                    await _probe(dsn)
                 pool = AsyncConnectionPool(
                     dsn,
                     min_size=1,
