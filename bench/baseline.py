@@ -80,8 +80,13 @@ class BaselineWorker:
 
     async def run(self) -> None:
         self.notifier.start()
-        pool = AsyncConnectionPool(
-            self.dsn, min_size=1, max_size=self.concurrency + 1, open=False, check=None
+        pool = AsyncConnectionPool(  # one statement per call: no BEGIN/COMMIT around it
+            self.dsn,
+            min_size=1,
+            max_size=self.concurrency + 1,
+            kwargs={"autocommit": True},
+            open=False,
+            check=None,
         )
         await pool.open()
         try:
