@@ -99,8 +99,8 @@ async def _run_and_report(
             except _Refused as refused:
                 outcome = refused.outcome
             except psycopg.Error as exc:
-                if isinstance(exc, psycopg.OperationalError):
-                    raise
+                if conn.broken or conn.closed:
+                    raise  # the database went away: not the SQL's failure
                 outcome = ctx.finish(None, _tool_error(exc, timeout).as_error())
             await conn.execute("SELECT set_config('statement_timeout', '0', true)")
             event_id = await ctx.resources.queue.report_on(
