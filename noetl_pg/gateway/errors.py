@@ -10,7 +10,8 @@ import psycopg_pool
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+
+from noetl_pg.gateway.responses import Json
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+) -> Json:
+    return Json(error_body(code, message, details), status_code=status, headers=headers)
 
 
 def validation_problems(exc: ValidationError) -> list[dict[str, Any]]:
@@ -80,12 +81,12 @@ _HTTP_CODES = {
 }
 
 
-async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
+async def handle_api_error(request: Request, exc: Exception) -> Json:
     assert isinstance(exc, ApiError)
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+    return Json(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
-async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+async def handle_http_exception(request: Request, exc: Exception) -> Json:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
@@ -96,7 +97,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
-async def handle_operational_error(request: Request, exc: Exception) -> JSONResponse:
+async def handle_operational_error(request: Request, exc: Exception) -> Json:
     """psycopg's OperationalError covers both a lost server and a value past a limit."""
     sqlstate = getattr(exc, "sqlstate", None)
     if sqlstate and sqlstate.startswith("54"):  # program_limit_exceeded: e.g. a huge key
@@ -106,7 +107,7 @@ async def handle_operational_error(request: Request, exc: Exception) -> JSONResp
     return await handle_database_unavailable(request, exc)
 
 
-async def handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+async def handle_database_unavailable(request: Request, exc: Exception) -> Json:
     log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
     return error_response(
         503,
@@ -117,7 +118,7 @@ async def handle_database_unavailable(request: Request, exc: Exception) -> JSONR
     )
 
 
-async def handle_unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+async def handle_unstorable_value(request: Request, exc: Exception) -> Json:
     # Input that passed validation but that PostgreSQL refuses (a NUL byte in a path, a
     # number out of range): the client's to fix, so 422, never a 500.
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -129,7 +130,7 @@ async def handle_unstorable_value(request: Request, exc: Exception) -> JSONRespo
     )
 
 
-async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def handle_unexpected(request: Request, exc: Exception) -> Json:
     log.exception("unexpected error during %s %s", request.method, request.url.path)
     return error_response(
         500, "internal_error", "internal error; the gateway log has the details", {}

@@ -15,7 +15,6 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from noetl_pg.gateway.errors import ApiError
 from noetl_pg.gateway.models import (
@@ -27,6 +26,7 @@ from noetl_pg.gateway.models import (
     StartPayload,
 )
 from noetl_pg.gateway.requests import query_seconds, read_json_object, validate
+from noetl_pg.gateway.responses import Json
 from noetl_pg.store import events as store
 from noetl_pg.store.executions import fetch_state_async
 
@@ -50,7 +50,7 @@ def new_execution_id() -> str:
     return "exec-" + uuid.uuid4().hex
 
 
-async def post_event(request: Request) -> JSONResponse:
+async def post_event(request: Request) -> Json:
     wait = query_seconds(request, "wait", DEFAULT_WAIT, maximum=MAX_WAIT)
     key = idempotency_key(request)
     data = await read_json_object(request)
@@ -60,7 +60,7 @@ async def post_event(request: Request) -> JSONResponse:
     return await submit(request, insert, key=key, wait=wait)
 
 
-async def cancel_execution(request: Request) -> JSONResponse:
+async def cancel_execution(request: Request) -> Json:
     wait = query_seconds(request, "wait", DEFAULT_WAIT, maximum=MAX_WAIT)
     key = idempotency_key(request)
     data = await read_json_object(request, allow_empty=True)
@@ -264,7 +264,7 @@ def lease_not_held(
     )
 
 
-async def submit(request: Request, insert: Insert, *, key: str | None, wait: float) -> JSONResponse:
+async def submit(request: Request, insert: Insert, *, key: str | None, wait: float) -> Json:
     pool = request.app.state.pool
     async with pool.connection() as conn, conn.transaction():
         claimed = key is None or await store.claim_idempotency_key(conn, key)
@@ -321,6 +321,6 @@ async def replay(request: Request, key: str, stored: Answer, wait: float) -> Ans
     return final
 
 
-def respond(answer: Answer, *, replayed: bool) -> JSONResponse:
+def respond(answer: Answer, *, replayed: bool) -> Json:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+    return Json(answer.body, status_code=answer.status, headers=headers)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import psycopg
 import psycopg_pool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from noetl_pg.gateway.errors import error_body
+from noetl_pg.gateway.responses import Json
 from noetl_pg.store.events import database_health
 
 CHECK_TIMEOUT = 3.0  # seconds; a health check must answer even when the database does not
 
 
-async def health(request: Request) -> JSONResponse:
+async def health(request: Request) -> Json:
     try:
         async with request.app.state.pool.connection(timeout=CHECK_TIMEOUT) as conn:
             row = await database_health(conn)
@@ -23,9 +23,9 @@ async def health(request: Request) -> JSONResponse:
         return _unavailable(
             "schema_missing", "the database has no noetl schema; run `noetl-pg db upgrade`"
         )
-    return JSONResponse({"status": "ok", "database": "ok", "service": "noetl-gateway"})
+    return Json({"status": "ok", "database": "ok", "service": "noetl-gateway"})
 
 
-def _unavailable(code: str, message: str) -> JSONResponse:
+def _unavailable(code: str, message: str) -> Json:
     body = {"status": "unavailable", "database": "error", **error_body(code, message)}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    return Json(body, status_code=503, headers={"Retry-After": "1"})

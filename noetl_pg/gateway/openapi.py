@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse
 
 from noetl_pg.gateway.models import CLIENT_EVENTS
+from noetl_pg.gateway.responses import Json
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -448,8 +449,8 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-async def openapi_json(request: Request) -> JSONResponse:
-    return JSONResponse(openapi_document())
+async def openapi_json(request: Request) -> Json:
+    return Json(openapi_document())
 
 
 DOCS_PAGE = """<!doctype html>
