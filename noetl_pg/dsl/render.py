@@ -88,12 +88,43 @@ def _b64decode(value: Any) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+# The most one operator in a template may build: characters or items, and bits of an
+# integer power. Jinja's sandbox already caps range(); this caps `'x' * 10**9` and friends,
+# so one playbook cannot exhaust the memory of the engine that renders it.
+MAX_BUILT_LENGTH = 1_000_000
+MAX_POWER_BITS = 4096
+
+
 class _Environment(SandboxedEnvironment):
-    """Jinja's sandbox, where a mapping's keys win over its methods.
+    """Jinja's sandbox, where a mapping's keys win over its methods, and operators cannot
+    build unbounded values.
 
     Plain Jinja resolves `response.data.items` to the dict method `items`; playbooks mean
     the key, so for mappings the key is tried first.
     """
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(count, int):
+                    _bounded(len(seq) * max(count, 0), operator)
+        elif operator == "+" and isinstance(left, str | list | tuple):
+            if isinstance(right, str | list | tuple):
+                _bounded(len(left) + len(right), operator)
+        elif (
+            operator == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right * abs(left).bit_length() > MAX_POWER_BITS
+        ):
+            raise SecurityError(
+                f"`**` would build an integer of about {right * abs(left).bit_length()} bits"
+                f" (the limit is {MAX_POWER_BITS})"
+            )
+        return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
@@ -102,6 +133,14 @@ class _Environment(SandboxedEnvironment):
             except (KeyError, TypeError):
                 pass
         return super().getattr(obj, attribute)
+
+
+def _bounded(length: int, operator: str) -> None:
+    if length > MAX_BUILT_LENGTH:
+        raise SecurityError(
+            f"`{operator}` would build a value of {length} characters or items"
+            f" (the limit is {MAX_BUILT_LENGTH})"
+        )
 
 
 def _make_environment() -> SandboxedEnvironment:

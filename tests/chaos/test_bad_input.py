@@ -441,15 +441,6 @@ def test_sandbox_escapes_fail_the_step_with_a_clear_error(stack):
     cluster.check_alive()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: the template sandbox does not bound sizes: `{{ 'x' * 10**9 }}` in any"
-        " playbook template builds a 1 GB string inside the engine (or worker), so one"
-        " playbook can exhaust the engine's memory (noetl_pg/dsl/render.py: the"
-        " SandboxedEnvironment intercepts no binary operators)"
-    ),
-)
 def test_the_sandbox_refuses_to_build_a_huge_value():
     with pytest.raises(TemplateError):
         render_value("{{ 'x' * 200000000 }}", {})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -219,3 +221,21 @@ def test_mapping_keys_win_over_dict_methods():
     assert render_value("{{ data.keys }}", scope) == "k"
     assert render_value("{{ data.values }}", scope) is None
     assert render_value("{{ data.get('items') }}", scope) == [1]
+
+
+@pytest.mark.parametrize(
+    ("template", "what"),
+    [
+        ("{{ 'x' * 200000000 }}", "`*` would build"),
+        ("{{ [0] * 10**7 }}", "`*` would build"),
+        ("{{ 9 ** 100000 }}", "`**` would build"),
+        ("{{ s + s }}", "`+` would build"),
+    ],
+)
+def test_operators_cannot_build_unbounded_values(template, what):
+    with pytest.raises(TemplateError, match=re.escape(what)):
+        render_value(template, {"s": "y" * 600_000})
+
+
+def test_ordinary_arithmetic_and_repetition_still_work():
+    assert render_value("{{ 'ab' * 3 }}-{{ 2 ** 10 }}-{{ [1] + [2] }}", {}) == "ababab-1024-[1, 2]"
