@@ -320,7 +320,7 @@ class LogFigures:
     lease_expired_reports: int = 0
     http_failures_retried: int = 0
     applied_out_of_id_order: int = 0
-    sql_failures_retried: int = 0  # postgres steps caught by a restart (an xfail bug)
+    sql_failures_retried: int = 0  # postgres steps that failed and were retried
 
 
 def check_event_logs(
