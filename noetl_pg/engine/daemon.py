@@ -67,13 +67,20 @@ class Engine:
         self._stopping = asyncio.Event()
         self._playbooks: dict[tuple[str, int], Playbook] = {}
         self.events_applied = 0
+        self._full = False
 
     def stop(self) -> None:
         self._stopping.set()
         self.notifier.wake()
 
     async def run(self) -> None:
-        pool = async_pool(self.dsn, min_size=1, max_size=2, name=self.engine_id)
+        pool = async_pool(
+            self.dsn,
+            min_size=1,
+            max_size=2,
+            name=self.engine_id,
+            check=False,  # a dead connection fails the batch, which run() retries
+        )
         await pool.open(wait=False)
         self.notifier.start()
         log.info("engine %s started", self.engine_id)
@@ -82,7 +89,8 @@ class Engine:
             while not self._stopping.is_set():
                 try:
                     while not self._stopping.is_set() and await self._process_batch(pool):
-                        pass
+                        if not self._full:
+                            break  # a partial batch took all there was; NOTIFY wakes us
                     backoff = 0.1
                 except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                     log.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
@@ -149,6 +157,7 @@ class Engine:
         if not ids:
             return 0
         rows = await store.load_events(ids, self.batch_events)
+        self._full = len(ids) >= self.batch_executions or len(rows) >= self.batch_events
         executions = await store.load_executions(ids)
         start_paths = {
             row["payload"]["path"]
@@ -295,17 +304,18 @@ class Engine:
             state = batch.states[row["execution_id"]]
             if row["run_key"] in state.commands:
                 state.commands[row["run_key"]]["queue_id"] = row["queue_id"]
-        await store.insert_events(batch.events)
-        await store.save_executions(
-            [
-                _execution_row(state, batch.applied[eid], batch.last_event[eid])
-                for eid, state in batch.states.items()
-            ]
-        )
-        await store.mark_processed(batch.marks)
-        await store.cancel_pending(batch.cancelled)
-        for report in batch.parent_reports:
-            await store.report_to_parent(report.parent_queue_id, report.ok, report.payload)
+        async with store.conn.pipeline():  # nothing below is read back: one round trip
+            await store.insert_events(batch.events)
+            await store.save_executions(
+                [
+                    _execution_row(state, batch.applied[eid], batch.last_event[eid])
+                    for eid, state in batch.states.items()
+                ]
+            )
+            await store.mark_processed(batch.marks)
+            await store.cancel_pending(batch.cancelled)
+            for report in batch.parent_reports:
+                await store.report_to_parent(report.parent_queue_id, report.ok, report.payload)
 
     async def _quarantine(self, store: EngineStore, execution_id: str, failure: str) -> int:
         """Mark an execution's waiting events refused and fail it, so nothing loops."""

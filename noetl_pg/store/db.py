@@ -40,16 +40,27 @@ async def connect_async(
 
 
 def async_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 4, name: str = "noetl-pg"
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 4,
+    name: str = "noetl-pg",
+    autocommit: bool = False,
+    check: bool = True,
 ) -> AsyncConnectionPool:
     """An async pool (opened by the caller with `await pool.open()`)."""
     return AsyncConnectionPool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"row_factory": dict_row, "application_name": name, **KEEPALIVE},
+        kwargs={
+            "row_factory": dict_row,
+            "application_name": name,
+            "autocommit": autocommit,
+            **KEEPALIVE,
+        },
         open=False,
-        check=AsyncConnectionPool.check_connection,
+        check=AsyncConnectionPool.check_connection if check else None,
         name=name,
     )
 

@@ -115,7 +115,12 @@ class Worker:
     async def run(self) -> None:
         self._hurry = asyncio.Event()
         pool = async_pool(
-            self.dsn, min_size=1, max_size=min(self.concurrency, 8) + 2, name="noetl-worker"
+            self.dsn,
+            min_size=1,
+            max_size=min(self.concurrency, 8) + 2,
+            name="noetl-worker",
+            autocommit=True,  # every CommandQueue call is one statement: no BEGIN/COMMIT
+            check=False,  # a dead connection fails the call, which is retried (_DB_DOWN)
         )
         await pool.open()
         self._queue = CommandQueue(pool, self.worker_id)

@@ -49,7 +49,8 @@ RETURNING q.*;
 -- Seconds until the earliest pending command becomes available (NULL when none is pending).
 SELECT greatest(0, extract(epoch FROM min(available_at) - now()))::float8 AS delay
   FROM noetl.queue
- WHERE status = 'pending';
+ WHERE status = 'pending'
+HAVING count(*) > 0;
 
 -- name: heartbeat_leases
 -- Extend every lease this worker still holds, fenced on worker and attempt; returns the
