@@ -15,18 +15,27 @@ QUERY_DIR = Path(__file__).resolve().parent / "queries"
 _HEADER = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
 
+def parse_named_queries(text: str) -> dict[str, str]:
+    """`{name: sql}` of one file in the `-- name: x` format."""
+    headers = list(_HEADER.finditer(text))
+    found: dict[str, str] = {}
+    for index, header in enumerate(headers):
+        end = headers[index + 1].start() if index + 1 < len(headers) else len(text)
+        name = header.group(1)
+        if name in found:
+            raise RuntimeError(f"query {name!r} is defined twice")
+        found[name] = text[header.end() : end].strip()
+    return found
+
+
 @cache
 def all_queries() -> dict[str, str]:
     queries: dict[str, str] = {}
     for path in sorted(QUERY_DIR.glob("*.sql")):
-        text = path.read_text()
-        headers = list(_HEADER.finditer(text))
-        for index, header in enumerate(headers):
-            end = headers[index + 1].start() if index + 1 < len(headers) else len(text)
-            name = header.group(1)
+        for name, sql in parse_named_queries(path.read_text()).items():
             if name in queries:
                 raise RuntimeError(f"query {name!r} is defined twice (second in {path.name})")
-            queries[name] = text[header.end() : end].strip()
+            queries[name] = sql
     return queries
 
 
