@@ -31,7 +31,13 @@ ROUTES = [
         executions.get_execution_events,
         methods=["GET"],
     ),
+    Route(
+        "/api/v2/executions/{execution_id}/commands",
+        executions.get_execution_commands,
+        methods=["GET"],
+    ),
     Route("/api/v2/executions/{execution_id}/cancel", events.cancel_execution, methods=["POST"]),
+    Route("/api/v2/queue", executions.get_queue, methods=["GET"]),
     Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
     Route("/docs", openapi.docs, methods=["GET"]),
 ]

@@ -1,4 +1,5 @@
-"""Reading executions over HTTP: the list, one execution's state, its event log."""
+"""Reading executions over HTTP: the list, one execution's state, its event log, its
+commands, and the depth of the queue."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from noetl_pg.gateway.requests import query_int
 from noetl_pg.gateway.responses import Json
 from noetl_pg.state import ExecutionState
 from noetl_pg.store import events
-from noetl_pg.store.executions import fetch_state_async, list_executions
+from noetl_pg.store.executions import (
+    fetch_state_async,
+    list_commands,
+    list_executions,
+    queue_depth,
+)
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
@@ -61,6 +67,26 @@ async def get_execution_events(request: Request) -> Json:
             "execution_id": execution_id,
             "events": rows,
             "next_after": next_after,
+        }
+    )
+
+
+async def get_execution_commands(request: Request) -> Json:
+    execution_id = request.path_params["execution_id"]
+    async with request.app.state.pool.connection() as conn:
+        rows = await list_commands(conn, execution_id)
+        if not rows and await fetch_state_async(conn, execution_id) is None:
+            raise _not_found(execution_id)
+    return Json({"execution_id": execution_id, "commands": rows})
+
+
+async def get_queue(request: Request) -> Json:
+    async with request.app.state.pool.connection() as conn:
+        rows = await queue_depth(conn)
+    return Json(
+        {
+            "commands": {row["status"]: row["commands"] for row in rows},
+            "oldest_seconds": {row["status"]: row["oldest_seconds"] for row in rows},
         }
     )
 

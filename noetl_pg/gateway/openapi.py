@@ -391,6 +391,49 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v2/executions/{execution_id}/commands": {
+        "get": {
+            "summary": "The commands of one execution (its rows of noetl.queue), oldest first",
+            "parameters": [EXECUTION_ID],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "execution_id": {"type": "string"},
+                            "commands": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                    "queue_id, step, tool_kind, status, attempt, max_attempts, run_key,"
+                    " assigned_worker_id, timestamps, last_error, tool_config, args",
+                ),
+                "404": _error("no such execution"),
+            },
+        }
+    },
+    "/api/v2/queue": {
+        "get": {
+            "summary": "Queue depth: commands per status and the age of the oldest of each",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "commands": {
+                                "type": "object",
+                                "additionalProperties": {"type": "integer"},
+                            },
+                            "oldest_seconds": {
+                                "type": "object",
+                                "additionalProperties": {"type": "number"},
+                            },
+                        },
+                    },
+                    "e.g. {commands: {pending: 3, leased: 2}, oldest_seconds: {pending: 0.4}}",
+                ),
+            },
+        }
+    },
     "/api/v2/executions/{execution_id}/cancel": {
         "post": {
             "summary": "Stop an execution (a workflow.cancel event)",

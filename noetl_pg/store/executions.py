@@ -42,3 +42,15 @@ async def list_executions(
         },
     )
     return await cursor.fetchall()
+
+
+async def list_commands(conn: AsyncConnection, execution_id: str) -> list[dict[str, Any]]:
+    """One execution's rows of `noetl.queue`, oldest first."""
+    cursor = await conn.execute(query("list_execution_commands"), {"execution_id": execution_id})
+    return await cursor.fetchall()
+
+
+async def queue_depth(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Commands per status with the age of the oldest, for monitoring."""
+    cursor = await conn.execute(query("queue_depth"))
+    return await cursor.fetchall()

@@ -95,3 +95,20 @@ SELECT response, status_code FROM noetl.idempotency WHERE key = %(key)s;
 -- name: database_health
 -- The database answers and the schema is applied.
 SELECT to_regclass('noetl.event') IS NOT NULL AS schema_ready;
+
+-- name: list_execution_commands
+-- One execution's commands (its rows of noetl.queue), oldest first.
+SELECT queue_id, execution_id, step, tool_kind, status, attempt, max_attempts, priority,
+       run_key, assigned_worker_id, created_at, updated_at, started_at, completed_at,
+       available_at, lease_expires_at, last_error, tool_config, args
+  FROM noetl.queue
+ WHERE execution_id = %(execution_id)s
+ ORDER BY queue_id;
+
+-- name: queue_depth
+-- Commands per status, and how long the oldest of each has waited (queue monitoring).
+SELECT status, count(*) AS commands,
+       extract(epoch FROM now() - min(created_at)::timestamptz)::float8 AS oldest_seconds
+  FROM noetl.queue
+ GROUP BY status
+ ORDER BY status;

@@ -194,3 +194,24 @@ def test_events_of_an_execution_in_order_with_paging(api, conn):
     rest = api.get("/api/v2/executions/exec-e/events", params={"after": page["next_after"]}).json()
     assert [e["name"] for e in rest["events"]] == ["step.exit"]
     assert_error(api.get("/api/v2/executions/exec-e/events?limit=0"), 422, "invalid_query")
+
+
+def test_commands_of_an_execution_and_the_queue_depth(api, conn):
+    add_execution(conn, "exec-q")
+    conn.execute(
+        "INSERT INTO noetl.queue (execution_id, step, tool_kind, status, run_key)"
+        " VALUES ('exec-q', 'start', 'noop', 'done', 'start#1/0/1'),"
+        " ('exec-q', 'end', 'http', 'pending', 'end#2/0/1'),"
+        " ('other', 'start', 'noop', 'leased', 'start#1/0/1')"
+    )
+    answer = api.get("/api/v2/executions/exec-q/commands")
+    assert answer.status_code == 200
+    commands = answer.json()["commands"]
+    assert [(c["step"], c["tool_kind"], c["status"], c["attempt"]) for c in commands] == [
+        ("start", "noop", "done", 1),
+        ("end", "http", "pending", 1),
+    ]
+    depth = api.get("/api/v2/queue").json()
+    assert depth["commands"] == {"done": 1, "leased": 1, "pending": 1}
+    assert depth["oldest_seconds"]["pending"] >= 0
+    assert_error(api.get("/api/v2/executions/nope/commands"), 404, "execution_not_found")
