@@ -73,8 +73,10 @@ class EngineStore:
             )
 
     async def cancel_pending(self, ids: list[str]) -> None:
+        """Stopped executions: no more commands, and their sub-playbooks are cancelled."""
         if ids:
             await self.conn.execute(query("cancel_pending_commands"), {"ids": ids})
+            await self.conn.execute(query("cancel_children"), {"ids": ids})
 
     async def report_to_parent(self, queue_id: int, ok: bool, payload: dict[str, Any]) -> None:
         await self.conn.execute(

@@ -136,3 +136,18 @@ SELECT DISTINCT ON (path) path, version
   FROM noetl.playbook
  WHERE path = ANY(%(paths)s)
  ORDER BY path, version DESC;
+
+-- name: cancel_children
+-- Stopping an execution stops the sub-playbooks it started: each live child gets a
+-- workflow.cancel (applied like any client's), and the parent's waiting commands end.
+WITH waiting AS (
+    UPDATE noetl.queue
+       SET status = 'cancelled', updated_at = now()
+     WHERE execution_id = ANY(%(ids)s) AND status = 'waiting'
+)
+INSERT INTO noetl.event (execution_id, event_type, payload)
+SELECT execution_id, 'workflow.cancel',
+       jsonb_build_object('reason', 'parent execution ' || parent_execution_id || ' stopped')
+  FROM noetl.execution
+ WHERE parent_execution_id = ANY(%(ids)s)
+   AND status IN ('pending', 'running');

@@ -88,3 +88,68 @@ def test_parent_waits_for_child_and_uses_its_result_or_its_failure(dsn, conn, tm
         "SELECT count(*) AS n FROM noetl.queue WHERE status IN ('waiting', 'leased', 'pending')"
     ).fetchone()
     assert waiting["n"] == 0
+
+
+SLOW_CHILD = """
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: slow_child, path: tests/slow_child}
+workflow:
+  - step: start
+    tool: {kind: python, code: "import time\\ndef main():\\n    time.sleep(3)\\n    return 1"}
+    next: end
+  - step: end
+    tool: {kind: noop}
+"""
+
+SLOW_PARENT = """
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: slow_parent, path: tests/slow_parent}
+workflow:
+  - step: start
+    tool: {kind: playbook, path: tests/slow_child}
+"""
+
+
+def test_cancelling_a_parent_cancels_its_running_child(dsn, conn, tmp_path):
+    register_playbook(conn, SLOW_CHILD)
+    register_playbook(conn, SLOW_PARENT)
+    daemons = [
+        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
+        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
+    ]
+    try:
+        conn.execute(
+            "INSERT INTO noetl.event (execution_id, event_type, payload)"
+            " VALUES ('slow-parent', 'workflow.start', '{\"path\": \"tests/slow_parent\"}')"
+        )
+        wait_until(lambda: _child(conn) is not None, timeout=60)
+        conn.execute(
+            "INSERT INTO noetl.event (execution_id, event_type, payload)"
+            " VALUES ('slow-parent', 'workflow.cancel', '{\"reason\": \"enough\"}')"
+        )
+        wait_until(lambda: (_child(conn) or {}).get("status") == "cancelled", timeout=60)
+    finally:
+        for daemon in daemons:
+            terminate(daemon)
+    assert _status(conn, "slow-parent") == "cancelled"
+    child = _child(conn)
+    assert "slow-parent" in child["error"]
+    parked = conn.execute(
+        "SELECT status FROM noetl.queue WHERE execution_id = 'slow-parent'"
+    ).fetchone()
+    assert parked["status"] == "cancelled"
+    # The child never went on to its next step.
+    ends = conn.execute(
+        "SELECT count(*) AS n FROM noetl.queue WHERE execution_id = %s AND step = 'end'",
+        [child["execution_id"]],
+    ).fetchone()
+    assert ends["n"] == 0
+
+
+def _child(conn) -> dict | None:
+    return conn.execute(
+        "SELECT execution_id, status, error FROM noetl.execution"
+        " WHERE parent_execution_id = 'slow-parent'"
+    ).fetchone()
