@@ -5,6 +5,13 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool.base import AttemptWithBackoff
+
+# psycopg_pool waits 1 s after a failed connection attempt and doubles the wait each time,
+# without a cap short of `reconnect_timeout`: after a 20 s outage a daemon sat idle for
+# another 13 s with PostgreSQL back. Keep the pool retrying about once a second instead, so
+# a restarted PostgreSQL is in use again within a second or two (measured: docs/engine.md).
+AttemptWithBackoff.DELAY_BACKOFF = 1.0
 
 # Dead peers are noticed within about half a minute even when the network goes silent.
 KEEPALIVE = {
