@@ -290,19 +290,26 @@ def _run(compiled_for: Callable[[str], _Compiled], text: str, scope: Mapping[str
         raise TemplateError(text, f"{type(exc).__name__}: {exc}") from exc
 
 
+def _map_strings(value: Any, on_string: Callable[[str], Any]) -> Any:
+    """`value` with every string in it (walking dicts, lists and tuples) replaced."""
+    if isinstance(value, str):
+        return on_string(value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, on_string) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(v, on_string) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_map_strings(v, on_string) for v in value)
+    return value
+
+
 def render_value(value: Any, scope: Mapping[str, Any]) -> Any:
     """Render every string in `value` (walking dicts, lists and tuples) against `scope`."""
-    if isinstance(value, str):
-        if not has_template(value):
-            return value
-        return _run(_compile_template, value, scope)
-    if isinstance(value, dict):
-        return {k: render_value(v, scope) for k, v in value.items()}
-    if isinstance(value, list):
-        return [render_value(v, scope) for v in value]
-    if isinstance(value, tuple):
-        return tuple(render_value(v, scope) for v in value)
-    return value
+
+    def render(text: str) -> Any:
+        return _run(_compile_template, text, scope) if has_template(text) else text
+
+    return _map_strings(value, render)
 
 
 def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
@@ -384,9 +391,10 @@ def resolve_secrets(value: Any, lookup: Callable[[str], str]) -> Any:
     Only those placeholders are replaced (by `lookup(NAME)`); the rest of each string is
     left as it is and is not rendered again. A missing secret raises TemplateError.
     """
-    if isinstance(value, str):
-        if "secret" not in value or "{{" not in value:
-            return value
+
+    def fill(text: str) -> str:
+        if "secret" not in text or "{{" not in text:
+            return text
 
         def replace(match: re.Match[str]) -> str:
             name = match.group("attr") or match.group("key")
@@ -395,14 +403,9 @@ def resolve_secrets(value: Any, lookup: Callable[[str], str]) -> Any:
             except KeyError:
                 secret = None
             if secret is None:
-                raise TemplateError(value, f"secret {name!r} is not defined")
+                raise TemplateError(text, f"secret {name!r} is not defined")
             return str(secret)
 
-        return _SECRET_REF.sub(replace, value)
-    if isinstance(value, dict):
-        return {k: resolve_secrets(v, lookup) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_secrets(v, lookup) for v in value]
-    if isinstance(value, tuple):
-        return tuple(resolve_secrets(v, lookup) for v in value)
-    return value
+        return _SECRET_REF.sub(replace, text)
+
+    return _map_strings(value, fill)
