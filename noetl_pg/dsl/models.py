@@ -97,6 +97,7 @@ class Tool(BaseModel):
                 raise ValueError(
                     "postgres tool `params` must be a mapping (for %(name)s) or a list (for %s)"
                 )
+            _check_sql_text(cfg)
         elif kind == "python":
             code = cfg.get("code")
             if not isinstance(code, str) or not code.strip():
@@ -119,6 +120,21 @@ class Tool(BaseModel):
             return None
         cfg = self.model_extra or {}
         return cfg.get("task") or cfg.get("name")
+
+
+def _check_sql_text(cfg: dict[str, Any]) -> None:
+    """Values reach SQL as bound parameters. A template in the SQL text pastes values into
+    it (an injection waiting to happen), so it needs an explicit `template_sql: true`."""
+    template_sql = cfg.get("template_sql", False)
+    if not isinstance(template_sql, bool):
+        raise ValueError("postgres tool `template_sql` must be true or false")
+    for key in ("query", "command"):
+        if _has_template(cfg.get(key)) and not template_sql:
+            raise ValueError(
+                f"postgres tool `{key}` contains a template, which would paste values into"
+                " the SQL text; pass values with `params` (bound: %(name)s or %s), or set"
+                " `template_sql: true` to render the SQL text on purpose"
+            )
 
 
 class Loop(_Model):

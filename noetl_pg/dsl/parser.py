@@ -225,6 +225,7 @@ class _Checker:
         self._check_step_names()
         self._check_references()
         self._check_workbook_references()
+        self._check_call_sql()
         self._check_templates()
 
     def _check_step_v1(self, index: int, raw: dict[str, Any]) -> None:
@@ -334,6 +335,36 @@ class _Checker:
                 ):
                     for path, target in _next_entries(then.get("next"), (*t_path, "next")):
                         check_target(path, target, "`then.next`")
+
+    def _check_call_sql(self) -> None:
+        """A `call` may not slip a templated `query`/`command` past a postgres step that
+        did not opt in with `template_sql: true` (the tool model checks the step's own)."""
+        for index, raw in enumerate(self.workflow):
+            if not isinstance(raw, dict) or not isinstance(raw.get("tool"), dict):
+                continue
+            tool = raw["tool"]
+            if tool.get("kind") != "postgres" or tool.get("template_sql") is True:
+                continue
+            case = raw.get("case") if isinstance(raw.get("case"), list) else []
+            base: Path = ("workflow", index)
+            for c_index, entry in enumerate(case):
+                if not isinstance(entry, dict):
+                    continue
+                for t_path, then in _then_entries(
+                    entry.get("then"), (*base, "case", c_index, "then")
+                ):
+                    call = then.get("call")
+                    if not isinstance(call, dict):
+                        continue
+                    for key in ("query", "command"):
+                        value = call.get(key)
+                        if isinstance(value, str) and has_template(value):
+                            self.report(
+                                (*t_path, "call", key),
+                                f"`call.{key}` contains a template, which would paste values"
+                                " into the SQL text; pass them with `call.params`, or set"
+                                " `template_sql: true` on the step's tool",
+                            )
 
     def _check_workbook_references(self) -> None:
         workbook = self.data.get("workbook")

@@ -299,12 +299,13 @@ def test_template_error_line_inside_a_block_scalar():
         "  - step: start\n"
         "    tool:\n"
         "      kind: postgres\n"
+        "      template_sql: true\n"
         "      query: |\n"
         "        select 1\n"
         "        where x = {{ workload.x | nosuchfilter }}\n"
     )
     found = only(text)
-    assert found.startswith("pb.yaml:11:9: start.tool.query: template ")
+    assert found.startswith("pb.yaml:12:9: start.tool.query: template ")
     assert found.endswith(
         "does not compile: No filter named 'nosuchfilter'. (line 2 of the template)"
     )
