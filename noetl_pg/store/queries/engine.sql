@@ -124,11 +124,13 @@ SELECT execution_id, 'call.done', step, %(event_status)s,
 SELECT pg_try_advisory_xact_lock(7001, hashtext(%(execution_id)s)) AS locked;
 
 -- name: fail_execution
--- Quarantine: the engine could not store an execution's progress; end it visibly.
-UPDATE noetl.execution
-   SET status = 'failed', error = %(error)s, finished_at = now(), updated_at = now()
- WHERE execution_id = %(execution_id)s
-   AND status NOT IN ('completed', 'failed', 'cancelled');
+-- Quarantine: the engine could not store an execution's progress; end it visibly (with a
+-- row of its own when even its start could not be stored).
+INSERT INTO noetl.execution AS x (execution_id, status, error, finished_at)
+VALUES (%(execution_id)s, 'failed', %(error)s, now())
+ON CONFLICT (execution_id) DO UPDATE
+   SET status = 'failed', error = EXCLUDED.error, finished_at = now(), updated_at = now()
+ WHERE x.status NOT IN ('completed', 'failed', 'cancelled');
 
 -- name: latest_playbook_versions
 -- The newest version number of each path that a batch's workflow.start events name.

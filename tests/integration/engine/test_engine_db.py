@@ -192,3 +192,45 @@ def test_the_guides_bare_insert_from_psql_starts_the_pagination_example(dsn, con
     assert [(q["step"], q["tool_kind"], q["status"], q["attempt"]) for q in queue] == [
         ("start", "noop", "pending", 1)
     ]
+
+
+NUL_CTX = """
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: nul, path: tests/nul}
+workflow:
+  - step: start
+    tool: {kind: noop}
+    case:
+      - when: "{{ event.name == 'step.enter' }}"
+        then: {set: {ctx: {bad: "{{ '%c' % 0 }}"}}}
+"""
+
+
+def test_an_execution_whose_state_postgres_refuses_is_quarantined_alone(dsn, conn):
+    """jsonb cannot hold a NUL character: the batch's write fails; the engine retries the
+    executions one by one, fails only the guilty one with the reason, and moves on."""
+    register_playbook(conn, CHAIN)
+    register_playbook(conn, NUL_CTX)
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, payload) VALUES"
+        " ('good', 'workflow.start', '{\"path\": \"tests/chain\"}'),"
+        " ('bad', 'workflow.start', '{\"path\": \"tests/nul\"}')"
+    )
+    run_engine(dsn)
+    assert run_engine(dsn) == 0  # nothing left to retry forever
+    rows = {
+        r["execution_id"]: r
+        for r in conn.execute(
+            "SELECT execution_id, status, error FROM noetl.execution"
+            " WHERE execution_id IN ('good', 'bad')"
+        ).fetchall()
+    }
+    assert rows["good"]["status"] == "running"
+    assert rows["bad"]["status"] == "failed"
+    assert "\\u0000 cannot be converted" in rows["bad"]["error"]
+    event = conn.execute(
+        "SELECT processed_at, error FROM noetl.event WHERE execution_id = 'bad'"
+    ).fetchone()
+    assert event["processed_at"] is not None
+    assert "could not store" in event["error"]
