@@ -128,6 +128,25 @@ _TYPE_NAMES = {
 }
 
 
+# Names every template sees (DSL.md section 5); a step's result is visible under its name,
+# so a step may not take one of these.
+RESERVED_NAMES = frozenset(
+    {
+        "workload",
+        "ctx",
+        "args",
+        "event",
+        "response",
+        "error",
+        "result",
+        "status",
+        "loop",
+        "execution_id",
+        "secret",
+    }
+)
+
+
 def _allowed_keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
@@ -291,6 +310,13 @@ class _Checker:
                 )
             else:
                 first_seen[name] = index
+            if name in RESERVED_NAMES:
+                self.report(
+                    ("workflow", index, "step"),
+                    f"step name {name!r} is a reserved template name, so `{{{{ {name} }}}}`"
+                    " could never mean this step's result; choose another name",
+                    claim=False,
+                )
         if self.workflow and "start" not in first_seen:
             self.report(
                 ("workflow",),

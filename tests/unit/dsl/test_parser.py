@@ -429,3 +429,17 @@ def test_swapped_letters_get_a_suggestion():
         "pb.yaml:8:5: start.next: `next` names step 'ned', which does not exist; "
         "did you mean 'end'?"
     )
+
+
+@pytest.mark.parametrize("name", ["result", "event", "workload", "loop"])
+def test_a_step_may_not_take_a_reserved_template_name(name):
+    text = HEADER + (
+        "  - step: start\n"
+        "    tool: {kind: noop}\n"
+        f"    next: {name}\n"
+        f"  - step: {name}\n"
+        "    tool: {kind: noop}\n"
+    )
+    found = only(text)
+    assert f"step name {name!r} is a reserved template name" in found
+    assert found.startswith("pb.yaml:9:")
