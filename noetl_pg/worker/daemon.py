@@ -45,6 +45,7 @@ log = logging.getLogger("noetl_pg.worker")
 
 CHANNEL = "noetl_queue"
 # Errors that mean "the database is unreachable right now": retry, do not crash.
+PYTHON_MEMORY_ENV = "NOETL_PYTHON_MEMORY_MB"
 _DB_DOWN = (psycopg.OperationalError, PoolTimeout, OSError)
 _IDLE_FLOOR = 0.05  # never spin: a ready row we could not lease is being leased by another
 
@@ -74,6 +75,7 @@ class Worker:
         *,
         grace_seconds: float = 20.0,
         max_result_bytes: int | None = None,
+        python_memory_mb: int | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         if concurrency < 1:
@@ -88,6 +90,8 @@ class Worker:
         self.grace_seconds = grace_seconds
         self.env = os.environ if env is None else env
         self.max_result_bytes = max_result_bytes or outcomes.max_result_bytes_from_env(self.env)
+        # Address space of each python tool process, in MiB (None: no cap).
+        self.python_memory_mb = python_memory_mb or int(self.env.get(PYTHON_MEMORY_ENV, 0)) or None
         self._held: dict[int, _Held] = {}
         self._stop_requested = False
         self._hurry: asyncio.Event | None = None
@@ -129,7 +133,7 @@ class Worker:
             dsn=self.dsn,
             http=httpx.AsyncClient(follow_redirects=True),
             postgres=PostgresPools(max_size=min(self.concurrency, 4)),
-            python=PythonPool(self.concurrency),
+            python=PythonPool(self.concurrency, memory_mb=self.python_memory_mb),
             queue=self._queue,
             max_result_bytes=self.max_result_bytes,
             env=self.env,
@@ -414,6 +418,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=20.0,
         help="on SIGTERM/SIGINT, how long running commands may take to finish (20)",
     )
+    parser.add_argument(
+        "--python-memory-mb",
+        type=int,
+        default=None,
+        help=f"cap the address space of each python tool process (MiB; env {PYTHON_MEMORY_ENV});"
+        " user code past it gets MemoryError",
+    )
     return parser.parse_args(argv)
 
 
@@ -442,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         lease_seconds=options.lease_seconds,
         safety_interval=options.safety_interval,
         grace_seconds=options.grace_seconds,
+        python_memory_mb=options.python_memory_mb,
     )
     asyncio.run(_serve(worker))
     return 0

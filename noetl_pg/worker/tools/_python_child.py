@@ -13,6 +13,7 @@ import ctypes
 import inspect
 import json
 import os
+import resource
 import signal
 import struct
 import sys
@@ -25,6 +26,7 @@ _HEADER = struct.Struct(">Q")
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
     _die_with_parent()
+    _cap_memory(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     requests = os.fdopen(os.dup(0), "rb")
     replies = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -95,6 +97,14 @@ def _traceback(exc: BaseException) -> str:
     # Drop the harness frame: the traceback starts in the user's code.
     tb = exc.__traceback__.tb_next if exc.__traceback__ else None
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _cap_memory(megabytes: int) -> None:
+    """Bound this process's address space: user code past it gets MemoryError, the
+    worker and the machine are untouched."""
+    if megabytes > 0:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _die_with_parent() -> None:

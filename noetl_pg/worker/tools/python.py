@@ -47,12 +47,13 @@ class _Child:
         self.process = process
 
     @classmethod
-    async def spawn(cls) -> _Child:
+    async def spawn(cls, memory_mb: int | None) -> _Child:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIXES)}
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             str(_CHILD),
             str(os.getpid()),
+            str(memory_mb or 0),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -99,8 +100,9 @@ class _Child:
 class PythonPool:
     """Up to `size` interpreter processes, started on demand and reused."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, memory_mb: int | None = None) -> None:
         self._slots = asyncio.Semaphore(size)
+        self._memory_mb = memory_mb
         self._idle: list[_Child] = []
         self._busy: set[_Child] = set()
 
@@ -111,7 +113,7 @@ class PythonPool:
         except (TypeError, ValueError) as exc:
             raise ToolError("config", f"python tool args are not JSON: {exc}") from None
         async with self._slots:
-            child = self._idle.pop() if self._idle else await _Child.spawn()
+            child = self._idle.pop() if self._idle else await _Child.spawn(self._memory_mb)
             self._busy.add(child)
             healthy = False
             try:

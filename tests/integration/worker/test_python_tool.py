@@ -101,3 +101,16 @@ def test_secrets_of_the_worker_are_not_in_the_child_environment(dsn, monkeypatch
     monkeypatch.setenv("NOETL_SECRET_HIDDEN", "do-not-show-me")
     code = "import os\ndef main():\n    return os.environ.get('NOETL_SECRET_HIDDEN')"
     assert run_one(dsn, "python", {"code": code})["payload"]["response"] is None
+
+
+def test_memory_cap_turns_a_runaway_allocation_into_memory_error(dsn):
+    hog, after = run_commands(
+        dsn,
+        ("python", {"code": "def main():\n    return len(bytearray(800 * 1024 * 1024))"}),
+        ("python", {"code": "def main():\n    return 'still here'"}),
+        concurrency=1,
+        python_memory_mb=300,
+    )
+    assert hog["payload"]["error"]["kind"] == "python"
+    assert hog["payload"]["error"]["type"] == "MemoryError"
+    assert after["payload"]["response"] == "still here"
