@@ -156,9 +156,8 @@ class Engine:
             ids = [only] if await store.lock_execution(only) else []
         if not ids:
             return 0
-        rows = await store.load_events(ids, self.batch_events)
+        rows, executions = await store.load_batch(ids, self.batch_events)
         self._full = len(ids) >= self.batch_executions or len(rows) >= self.batch_events
-        executions = await store.load_executions(ids)
         start_paths = {
             row["payload"]["path"]
             for row in rows

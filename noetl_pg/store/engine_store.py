@@ -28,15 +28,24 @@ class EngineStore:
             query("fail_execution"), {"execution_id": execution_id, "error": error}
         )
 
+    async def load_batch(
+        self, ids: list[str], limit: int
+    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The claimed executions' waiting events and their state, in one round trip."""
+        async with self.conn.pipeline():
+            events = await self.conn.execute(
+                query("load_unprocessed_events"), {"ids": ids, "limit": limit}
+            )
+            states = await self.conn.execute(query("load_executions"), {"ids": ids})
+            rows = await events.fetchall()
+            executions = {row["execution_id"]: row for row in await states.fetchall()}
+        return rows, executions
+
     async def load_events(self, ids: list[str], limit: int) -> list[dict[str, Any]]:
         cur = await self.conn.execute(
             query("load_unprocessed_events"), {"ids": ids, "limit": limit}
         )
         return await cur.fetchall()
-
-    async def load_executions(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        cur = await self.conn.execute(query("load_executions"), {"ids": ids})
-        return {row["execution_id"]: row for row in await cur.fetchall()}
 
     async def latest_versions(self, paths: list[str]) -> dict[str, int]:
         if not paths:
