@@ -8,6 +8,8 @@ answer and never a second row.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -57,7 +59,7 @@ async def post_event(request: Request) -> Json:
     check_event_name(data.get("name"))
     event = validate(EventIn, data)
     insert = plan_insert(event)
-    return await submit(request, insert, key=key, wait=wait)
+    return await submit(request, insert, key=key, wait=wait, fingerprint=fingerprint(request, data))
 
 
 async def cancel_execution(request: Request) -> Json:
@@ -73,7 +75,9 @@ async def cancel_execution(request: Request) -> Json:
             "payload": body.model_dump(exclude_none=True),
         },
     )
-    return await submit(request, plan_insert(event), key=key, wait=wait)
+    return await submit(
+        request, plan_insert(event), key=key, wait=wait, fingerprint=fingerprint(request, data)
+    )
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -264,10 +268,18 @@ def lease_not_held(
     )
 
 
-async def submit(request: Request, insert: Insert, *, key: str | None, wait: float) -> Json:
+def fingerprint(request: Request, data: Any) -> str:
+    """What makes two requests the same request: where they went and what they said."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(f"{request.url.path}\n{canonical}".encode()).hexdigest()
+
+
+async def submit(
+    request: Request, insert: Insert, *, key: str | None, wait: float, fingerprint: str
+) -> Json:
     pool = request.app.state.pool
     async with pool.connection() as conn, conn.transaction():
-        claimed = key is None or await store.claim_idempotency_key(conn, key)
+        claimed = key is None or await store.claim_idempotency_key(conn, key, fingerprint)
         if claimed:
             row = await insert(conn)
             answer = accepted(row)
@@ -277,6 +289,14 @@ async def submit(request: Request, insert: Insert, *, key: str | None, wait: flo
             stored = await store.find_idempotent_answer(conn, key)
     if not claimed:
         assert stored is not None  # the key was taken and keys are never deleted here
+        if stored["request_hash"] not in (None, fingerprint):
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                f"Idempotency-Key {key!r} was first used for a different request; a retry"
+                " must repeat the request exactly, and a new request needs a new key",
+                {"header": "Idempotency-Key"},
+            )
         answer = await replay(request, key, Answer(stored["response"], stored["status_code"]), wait)
         return respond(answer, replayed=True)
     final = await await_processing(request, answer, wait)

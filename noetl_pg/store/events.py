@@ -113,9 +113,10 @@ async def list_execution_events(
     )
 
 
-async def claim_idempotency_key(conn: AsyncConnection, key: str) -> bool:
+async def claim_idempotency_key(conn: AsyncConnection, key: str, request_hash: str) -> bool:
     """True if this request is the first with `key` (call inside the event's transaction)."""
-    return await _one(conn, "claim_idempotency_key", {"key": key}) is not None
+    params = {"key": key, "request_hash": request_hash}
+    return await _one(conn, "claim_idempotency_key", params) is not None
 
 
 async def save_idempotent_answer(

@@ -77,8 +77,8 @@ SELECT event_id, execution_id, event_type AS name, node_name AS step, status, pa
 -- name: claim_idempotency_key
 -- The first request with this key claims it; a concurrent duplicate waits on the key's
 -- index entry until the first commits, then finds it taken.
-INSERT INTO noetl.idempotency (key, response, status_code)
-VALUES (%(key)s, '{}'::jsonb, 0)
+INSERT INTO noetl.idempotency (key, response, status_code, request_hash)
+VALUES (%(key)s, '{}'::jsonb, 0, %(request_hash)s)
 ON CONFLICT (key) DO NOTHING
 RETURNING key;
 
@@ -90,7 +90,7 @@ UPDATE noetl.idempotency
 
 -- name: find_idempotent_answer
 -- The stored answer of an earlier request with this key.
-SELECT response, status_code FROM noetl.idempotency WHERE key = %(key)s;
+SELECT response, status_code, request_hash FROM noetl.idempotency WHERE key = %(key)s;
 
 -- name: database_health
 -- The database answers and the schema is applied.

@@ -388,6 +388,22 @@ def test_the_same_key_twice_writes_one_event_and_answers_the_same(api, conn):
     assert stored["status_code"] == 202
 
 
+def test_a_key_reused_for_a_different_request_is_refused_and_writes_nothing(api, conn):
+    register(api)
+    headers = {"Idempotency-Key": "one-request"}
+    first = {"name": "workflow.start", "path": "examples/hello", "workload": {"n": 1}}
+    assert api.post(EVENTS, params={"wait": 0}, json=first, headers=headers).status_code == 202
+    other = {"name": "workflow.start", "path": "examples/hello", "workload": {"n": 2}}
+    answer = api.post(EVENTS, params={"wait": 0}, json=other, headers=headers)
+    assert_error(answer, 422, "idempotency_key_reused")
+    assert count(conn, "event") == 1
+    # The same request with its keys in another order is the same request.
+    reordered = {"workload": {"n": 1}, "path": "examples/hello", "name": "workflow.start"}
+    again = api.post(EVENTS, params={"wait": 0}, json=reordered, headers=headers)
+    assert again.status_code == 202
+    assert again.headers["idempotent-replayed"] == "true"
+
+
 def test_a_replay_after_processing_answers_processed(api, dsn, conn):
     register(api)
     headers = {"Idempotency-Key": "k"}
