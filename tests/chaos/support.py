@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import socket
 import subprocess
 import threading
 import time
@@ -22,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import psycopg
 
-from tests.support.processes import kill, start_daemon, terminate
+from tests.support.processes import free_port, kill, start_daemon, terminate, wait_until
 
 # Hang guards only: the slowest honest run on a loaded 2-core machine stays far below.
 EVENTUALLY = 240.0
@@ -93,12 +92,6 @@ class FlakyServer:
 
 
 # --- the daemons -----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -297,12 +290,8 @@ def count_finished(dsn: str, ids: list[str]) -> Counter[str]:
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = EVENTUALLY) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s: {what}")
+    """`wait_until` at the chaos suite's pace and patience."""
+    wait_until(condition, what, timeout=timeout, every=0.2)
 
 
 # --- exactness checks ------------------------------------------------------------------

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 MODULES = {
     "engine": "noetl_pg.engine.daemon",
@@ -46,11 +48,21 @@ def terminate(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     return process.wait(timeout=timeout)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60, every: float = 0.05) -> None:
-    """Wait for `condition` to hold; fail with the deadline if it never does."""
+def wait_until(
+    condition: Callable[[], Any], what: str = "", *, timeout: float = 60, every: float = 0.05
+) -> Any:
+    """Wait for `condition` to hold and return its value; fail naming `what` if it never does."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what or condition.__doc__ or condition}")
         time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s: {condition.__doc__ or condition}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

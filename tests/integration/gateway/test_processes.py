@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,12 @@ import httpx
 import pytest
 
 from tests.integration.gateway.support import HELLO
-from tests.support.processes import start_daemon, terminate, wait_until
+from tests.support.processes import free_port, start_daemon, terminate, wait_until
 
 DEADLINE = 60.0  # seconds; a hang guard, not a performance check
 
 engine_available = importlib.util.find_spec("noetl_pg.engine.daemon") is not None
 worker_available = importlib.util.find_spec("noetl_pg.worker.daemon") is not None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -129,17 +129,6 @@ def call_done(conn: Connection, queue_id: int) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def wait_until(condition: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.05)
-
-
 def run_worker_until(
     dsn: str, condition: Callable[[Connection], Any], **worker_options: Any
 ) -> Worker:

@@ -13,8 +13,8 @@ from tests.integration.worker.conftest import (
     insert_command,
     start_worker_process,
     unfinished,
-    wait_until,
 )
+from tests.support.processes import wait_until
 
 # Runs long the first time (until its process is killed), briefly ever after.
 MARKED_SLEEP = """
@@ -55,7 +55,7 @@ def test_two_workers_run_500_commands_each_exactly_once(dsn, conn, tmp_path, pro
                 dsn, tmp_path / f"{name}.log", "--worker-id", name, "--concurrency", "8"
             )
         )
-    wait_until(lambda: unfinished(conn) == 0, "all 500 commands finished", deadline=60)
+    wait_until(lambda: unfinished(conn) == 0, "all 500 commands finished", timeout=60)
     assert [_stop(p) for p in processes] == [0, 0]
     counts = conn.execute(
         "SELECT q.queue_id, count(e.event_id) AS n, min(e.payload ->> 'worker_id') AS worker"

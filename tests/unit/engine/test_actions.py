@@ -59,7 +59,7 @@ def test_collect_modes(mode, expected):
             "    max_iterations: 2",
             "    case:",
             "      - when: \"{{ event.name == 'call.done'",
-            "               and (acc | default([]) | length) < 2 }}\"",
+            '               and (acc | default([]) | length) < 2 }}"',
             f"        then: {{collect: {{from: response.v, into: acc, mode: {mode}}}, call: {{}}}}",
             "      - when: \"{{ event.name == 'call.done' }}\"",
             f"        then: {{collect: {{from: response.v, into: acc, mode: {mode}}}}}",
