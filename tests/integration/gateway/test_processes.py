@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -13,15 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-import pytest
 
 from tests.integration.gateway.support import HELLO
 from tests.support.processes import free_port, start_daemon, terminate, wait_until
 
 DEADLINE = 60.0  # seconds; a hang guard, not a performance check
-
-engine_available = importlib.util.find_spec("noetl_pg.engine.daemon") is not None
-worker_available = importlib.util.find_spec("noetl_pg.worker.daemon") is not None
 
 
 @contextmanager
@@ -94,7 +89,6 @@ def test_noetl_gateway_help_names_its_options():
         assert option in result.stdout
 
 
-@pytest.mark.skipif(not engine_available, reason="noetl_pg.engine.daemon is not written yet")
 def test_seed_flow_register_start_processed_with_a_real_engine(dsn):
     with (
         gateway_process(dsn) as url,
@@ -133,9 +127,6 @@ def test_seed_flow_register_start_processed_with_a_real_engine(dsn):
         assert "workflow.cancel" in [e["name"] for e in events]
 
 
-@pytest.mark.skipif(
-    not (engine_available and worker_available), reason="the engine or worker is not written yet"
-)
 def test_an_execution_started_over_http_completes_with_engine_and_worker(dsn):
     with (
         gateway_process(dsn) as url,
