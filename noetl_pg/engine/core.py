@@ -454,6 +454,9 @@ class _Applier:
         loop = run.loop
         loop.finished += 1
         loop.results[iteration.index] = iteration.result
+        # Nothing refers to a finished iteration again (its result is in loop.results):
+        # the state keeps only iterations in flight, however long the loop.
+        run.iterations.pop(iteration.index, None)
         if status == FAILED and not loop.failed:
             loop.failed, loop.error = True, error
         all_started = loop.failed or loop.next_index >= len(loop.items)

@@ -353,3 +353,13 @@ def test_failed_iteration_fails_the_loop_step():
     assert sim.status == "failed"
     assert len(sim.issued) == 2  # no third item after the failure
     assert "item 2 broke" in sim.state.error
+
+
+def test_a_long_loop_keeps_only_iterations_in_flight_in_its_state():
+    sim = Sim(loop_playbook("parallel", ", max_in_flight: 3"), workload={"items": list(range(50))})
+    for _ in range(20):
+        sim.complete({"ok": True})
+    [run] = sim.state.runs.values()
+    assert len(run.iterations) == 3
+    sim.run(echo_args)
+    assert len(sim.state.result) == 50
