@@ -44,8 +44,6 @@ class _Batch:
     states: dict[str, ExecutionState] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)
     last_event: dict[str, int] = field(default_factory=dict)
-    # which marks row belongs to which command rows (to count commands_generated)
-    command_owner: list[int] = field(default_factory=list)
 
 
 class Engine:
@@ -66,7 +64,6 @@ class Engine:
         self.notifier = Notifier(dsn, "noetl_event", name=self.engine_id)
         self._stopping = asyncio.Event()
         self._playbooks: dict[tuple[str, int], Playbook] = {}
-        self.events_applied = 0
         self._full = False
 
     def stop(self) -> None:
@@ -170,7 +167,6 @@ class Engine:
         for row in rows:
             await self._apply_row(store, row, executions, latest, batch)
         await self._write(store, batch)
-        self.events_applied += len(rows)
         return len(rows)
 
     async def _apply_row(
