@@ -198,7 +198,7 @@ class Engine:
         except Exception as exc:  # a bug must not wedge the execution: record it, move on
             log.exception("applying event %s failed", event.event_id)
             outcome = _internal_failure(state, event, exc)
-        self._collect(batch, event, state, outcome)
+        self._collect(batch, event, outcome)
 
     async def _playbook_for(
         self,
@@ -243,9 +243,7 @@ class Engine:
                 ) from exc
         return self._playbooks[key]
 
-    def _collect(
-        self, batch: _Batch, event: InputEvent, before: ExecutionState | None, outcome: Outcome
-    ) -> None:
+    def _collect(self, batch: _Batch, event: InputEvent, outcome: Outcome) -> None:
         execution_id = event.execution_id
         mark: dict[str, Any] = {
             "event_id": event.event_id,
