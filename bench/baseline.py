@@ -15,12 +15,12 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from bench.sql import q
+from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.notifier import Notifier
 
 
@@ -125,13 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         daemon = BaselineWorker(dsn, concurrency=args.concurrency)
 
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, daemon.stop)
-        await daemon.run()
-
-    asyncio.run(serve())
+    run_until_stopped(daemon)
     return 0
 
 

@@ -8,12 +8,11 @@ measured is the path a lost NOTIFY falls back on.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import signal
 
 from noetl_pg.engine.daemon import Engine
+from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.notifier import Notifier
 from noetl_pg.worker import daemon as worker_daemon
 
@@ -41,13 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             dsn, concurrency=args.concurrency, safety_interval=args.safety_interval or 5.0
         )
 
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, daemon.stop)
-        await daemon.run()
-
-    asyncio.run(serve())
+    run_until_stopped(daemon)
     return 0
 
 

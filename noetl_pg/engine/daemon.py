@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from noetl_pg.dsl import Playbook, PlaybookError, parse_playbook
 from noetl_pg.engine.core import apply_event
 from noetl_pg.engine.outcome import InputEvent, Outcome
 from noetl_pg.engine.state import TERMINAL, ExecutionState
+from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.config import resolve_dsn
 from noetl_pg.store.db import async_pool
 from noetl_pg.store.engine_store import EngineStore
@@ -392,13 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         safety_interval=args.safety_interval,
     )
 
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, engine.stop)
-        await engine.run()
-
-    asyncio.run(serve())
+    run_until_stopped(engine)
     return 0
 
 

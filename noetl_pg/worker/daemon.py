@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
@@ -26,6 +25,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from noetl_pg.dsl.render import TemplateError, resolve_secrets
+from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.db import async_pool
 from noetl_pg.store.notifier import Notifier
 from noetl_pg.store.queue import CommandQueue, Lease
@@ -455,15 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         grace_seconds=options.grace_seconds,
         python_memory_mb=options.python_memory_mb,
     )
-    asyncio.run(_serve(worker))
+    run_until_stopped(worker)
     return 0
-
-
-async def _serve(worker: Worker) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, worker.stop)
-    await worker.run()
 
 
 if __name__ == "__main__":
