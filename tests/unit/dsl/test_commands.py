@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from noetl_pg.commands import migrate as migrate_command
-from noetl_pg.commands import validate as validate_command
+from noetl_pg.cli import migrate as migrate_command
+from noetl_pg.cli import validate as validate_command
 from noetl_pg.dsl import parse_playbook_file
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

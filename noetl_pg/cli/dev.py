@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from noetl_pg.commands.run import redact
+from noetl_pg.cli.run import redact
 
 CHECK_SECONDS = 0.5
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, dsn: str, listener: socket.socket) -> int:
     import uvicorn
 
-    from noetl_pg.commands.inprocess import DaemonCrashed, running_daemons
+    from noetl_pg.cli.inprocess import DaemonCrashed, running_daemons
     from noetl_pg.gateway.app import create_app
 
     app = create_app(dsn, api_token=os.environ.get("NOETL_API_TOKEN") or None)

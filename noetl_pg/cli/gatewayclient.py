@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from noetl_pg.commands.dbclient import ClientError
+from noetl_pg.cli.dbclient import ClientError
 from noetl_pg.store.catalog import Registered
 
 

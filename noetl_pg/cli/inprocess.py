@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from noetl_pg.engine.daemon import Engine
 from noetl_pg.worker.daemon import Worker
 
-log = logging.getLogger("noetl_pg.commands")
+log = logging.getLogger("noetl_pg.cli")
 
 
 class DaemonCrashed(RuntimeError):

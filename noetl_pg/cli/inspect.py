@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 
-from noetl_pg.commands.dbclient import DatabaseClient, database_dsn, explain_database_error
-from noetl_pg.commands.progress import error_text
+from noetl_pg.cli.dbclient import DatabaseClient, database_dsn, explain_database_error
+from noetl_pg.cli.progress import error_text
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 PAGE = 1000

@@ -25,9 +25,9 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from noetl_pg.commands.dbclient import FINISHED, ClientError, DatabaseClient
-from noetl_pg.commands.progress import ENDINGS, Progress, error_text
-from noetl_pg.commands.workload import WorkloadError, add_set_argument, parse_sets
+from noetl_pg.cli.dbclient import FINISHED, ClientError, DatabaseClient
+from noetl_pg.cli.progress import ENDINGS, Progress, error_text
+from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
 
 POLL_SECONDS = 0.05
 STATE_EVERY = 0.5  # also read the state, for a start the engine refused (no events follow)
@@ -149,7 +149,7 @@ class Runner:
     # --- the two ways to run -----------------------------------------------------------
 
     async def _in_process(self) -> Outcome:
-        from noetl_pg.commands.inprocess import running_daemons
+        from noetl_pg.cli.inprocess import running_daemons
         from noetl_pg.store.config import resolve_dsn
         from noetl_pg.store.migrations import upgrade
 
@@ -172,7 +172,7 @@ class Runner:
         return outcome
 
     async def _via_gateway(self, url: str) -> Outcome:
-        from noetl_pg.commands.gatewayclient import GatewayClient
+        from noetl_pg.cli.gatewayclient import GatewayClient
 
         async with GatewayClient(url) as client:
             registered = await client.register(self.text, self.args.file)

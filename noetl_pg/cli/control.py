@@ -13,13 +13,13 @@ from pathlib import Path
 
 import psycopg
 
-from noetl_pg.commands.dbclient import (
+from noetl_pg.cli.dbclient import (
     ClientError,
     DatabaseClient,
     database_dsn,
     explain_database_error,
 )
-from noetl_pg.commands.workload import WorkloadError, add_set_argument, parse_sets
+from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""`noetl-pg`: the umbrella command. Each subcommand lives in `noetl_pg/commands/`."""
+"""`noetl-pg`: the umbrella command. Each subcommand lives in `noetl_pg/cli/`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-# Modules under noetl_pg.commands, each with `register(subparsers)`; order is --help order.
+# Modules under noetl_pg.cli, each with `register(subparsers)`; order is --help order.
 COMMAND_MODULES = [
     "db",
     "validate",
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"noetl_pg.commands.{name}")
+        module = importlib.import_module(f"noetl_pg.cli.{name}")
         module.register(subparsers)
     return parser
 

@@ -1,0 +1,1 @@
+"""What a person types: `noetl-pg` and its subcommands, one module each."""

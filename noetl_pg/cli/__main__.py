@@ -1,0 +1,5 @@
+import sys
+
+from noetl_pg.cli.main import main
+
+sys.exit(main())
