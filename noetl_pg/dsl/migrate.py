@@ -172,13 +172,8 @@ class _Migrator:
             if meta.get(key) is not None:
                 value = meta[key]
                 out[key] = str(value) if key == "version" else value
-        for key, value in meta.items():
-            if key not in _META_FIELDS:
-                self.warn(
-                    ("metadata", key),
-                    f"metadata.{key}",
-                    f"v2 metadata holds only {', '.join(_META_FIELDS)}; left out: {_short(value)}",
-                )
+        # v2 metadata is free-form beyond name/path/version: the rest is kept as it is.
+        out.update((key, value) for key, value in meta.items() if key not in _META_FIELDS)
         if not out.get("name"):
             path = out.get("path")
             name = str(path).rstrip("/").rsplit("/", 1)[-1] if path else "migrated_playbook"

@@ -282,6 +282,11 @@ class Step(_Model):
 
 
 class Metadata(_Model):
+    """name, path and version mean something here; anything else (labels, owner, ...) is
+    the author's own and kept as written."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
     name: str = Field(min_length=1)
     path: str = ""
     version: str | None = None

@@ -40,6 +40,7 @@ from .models import (
     WorkbookEntry,
 )
 from .render import compile_check, has_template, template_error_line
+from .scope_check import RESERVED_NAMES, check_scopes, is_expression_field
 from .yamlpos import LocatedDocument, Path, Position, load_located
 
 __all__ = [
@@ -114,10 +115,6 @@ _MODEL_BY_KEY: dict[str, type[BaseModel]] = {
     "sink": Sink,
 }
 
-# Strings evaluated as expressions (a bare `x.y` is allowed there, not only `{{ x.y }}`).
-_EXPRESSION_FIELDS = {("case", "when"), ("collect", "from"), ("result", "from"), ("loop", "in")}
-
-
 _TYPE_NAMES = {
     "str": "a string",
     "int": "a number",
@@ -126,25 +123,6 @@ _TYPE_NAMES = {
     "list": "a list",
     "NoneType": "nothing",
 }
-
-
-# Names every template sees (DSL.md section 5); a step's result is visible under its name,
-# so a step may not take one of these.
-RESERVED_NAMES = frozenset(
-    {
-        "workload",
-        "ctx",
-        "args",
-        "event",
-        "response",
-        "error",
-        "result",
-        "status",
-        "loop",
-        "execution_id",
-        "secret",
-    }
-)
 
 
 def _allowed_keys(model: type[BaseModel]) -> list[str]:
@@ -246,6 +224,38 @@ class _Checker:
         self._check_workbook_references()
         self._check_call_sql()
         self._check_templates()
+        self._check_then_actions()
+        for finding in check_scopes(self.doc):
+            if not self.claimed(finding.path):
+                self.report(finding.path, finding.message, at=finding.at, claim=False)
+
+    def _check_then_actions(self) -> None:
+        """An empty `then` does nothing (a typo'd action name is reported by the models);
+        `call` re-calls this step's tool, so a `step` inside it is a mistaken `next`."""
+        for index, raw in enumerate(self.workflow):
+            if not isinstance(raw, dict) or not isinstance(raw.get("case"), list):
+                continue
+            for number, entry in enumerate(raw["case"]):
+                if not isinstance(entry, dict) or "then" not in entry:
+                    continue
+                base: Path = ("workflow", index, "case", number, "then")
+                then = entry["then"]
+                if then is None or then == {} or then == []:
+                    self.report(
+                        base,
+                        "empty `then`: a rule that fires must do something; actions: "
+                        + ", ".join(THEN_ACTIONS),
+                    )
+                    continue
+                for path, mapping in _then_entries(then, base):
+                    call = mapping.get("call")
+                    if isinstance(call, dict) and "step" in call:
+                        target = call["step"]
+                        self.report(
+                            (*path, "call", "step"),
+                            "`call` calls this step's own tool again and takes no `step`;"
+                            f" to start step {target!r} write `next: [{target}]`",
+                        )
 
     def _check_step_v1(self, index: int, raw: dict[str, Any]) -> None:
         base: Path = ("workflow", index)
@@ -454,10 +464,7 @@ class _Checker:
             for index, item in enumerate(value):
                 self._check_strings(item, (*path, index))
         elif isinstance(value, str):
-            names = tuple(p for p in path if isinstance(p, str))
-            expression = names[-2:] in _EXPRESSION_FIELDS or (
-                len(names) >= 2 and names[-2] == "case" and names[-1] == "when"
-            )
+            expression = is_expression_field(path)
             if not expression and not has_template(value):
                 return
             reason = compile_check(value, expression=expression)

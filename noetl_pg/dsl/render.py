@@ -162,6 +162,11 @@ def _make_environment() -> SandboxedEnvironment:
 _ENV = _make_environment()
 
 
+def environment() -> SandboxedEnvironment:
+    """The one template environment (for tools that parse templates without running them)."""
+    return _ENV
+
+
 # --- compiling -----------------------------------------------------------------------
 
 _SINGLE_EXPRESSION = re.compile(r"\A\s*\{\{(?P<expr>.*)\}\}\s*\Z", re.DOTALL)

@@ -401,9 +401,11 @@ ESCAPES = [
     "{{ range(10**9) | list }}",
     "{{ 'x' * 10**12 }}",
     "{{ (1).__class__ }}",
-    "{{ config }}",
     "{{ {}.update.__self__ }}",
 ]
+# Globals of other template hosts (Flask's `config`, `request`): no such name is in scope,
+# so the playbook is refused before anything runs (DSL.md section 8).
+REFUSED_BEFORE_RUNNING = ["{{ config }}", "{{ request.environ }}", "{{ config.items() }}"]
 
 
 def _escape_playbook(n: int, template: str) -> str:
@@ -439,6 +441,20 @@ def test_sandbox_escapes_fail_the_step_with_a_clear_error(stack):
             assert "start" in done["error"], (template, done["error"])
     assert not os.path.exists("/tmp/noetl-chaos-pwned")
     cluster.check_alive()
+
+
+@pytest.mark.parametrize("template", REFUSED_BEFORE_RUNNING)
+def test_foreign_globals_are_refused_before_running(template):
+    with pytest.raises(PlaybookError) as info:
+        parse_playbook(_escape_playbook(0, template), source="escape.yaml")
+    (problem,) = info.value.problems
+    assert (problem.source, problem.line, problem.step, problem.field) == (
+        "escape.yaml",
+        7,
+        "start",
+        "args.v",
+    )
+    assert "is not defined here" in problem.message
 
 
 def test_the_sandbox_refuses_to_build_a_huge_value():

@@ -219,7 +219,9 @@ def test_second_start_of_same_execution_is_refused():
 
 
 def test_template_error_in_tool_config_fails_step_with_clear_error():
-    sim = Sim(playbook("  - step: start", "    tool: {kind: noop, x: '{{ nope.deeper }}'}"))
+    sim = Sim(
+        playbook("  - step: start", "    tool: {kind: noop, x: '{{ workload.nope.deeper }}'}")
+    )
     assert sim.status == "failed"
     assert "nope" in sim.state.error and "start" in sim.state.error
 
