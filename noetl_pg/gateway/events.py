@@ -135,16 +135,14 @@ def _plan_start(event: EventIn) -> Write:
             "workflow.start needs the playbook path (payload.path, or path at the top level)",
             ["payload.path"],
         )
-    start = validate(StartPayload, payload).model_dump(exclude_none=True)
-    path, version, workload = (
-        start.pop("path"),
-        start.pop("version", None),
-        start.pop("workload", None),
-    )
+    extra = validate(StartPayload, payload).model_dump(exclude_none=True)
+    path = extra.pop("path")
+    version = extra.pop("version", None)
+    workload = extra.pop("workload", None)
 
     def write(events: ClientEvents) -> Awaitable[Accepted]:
         return events.start_execution(
-            path, version=version, workload=workload, execution_id=event.execution_id, extra=start
+            path, version=version, workload=workload, execution_id=event.execution_id, extra=extra
         )
 
     return write
