@@ -6,6 +6,9 @@ the gateway's register endpoint and `noetl-pg register` / `run` both come throug
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from psycopg import AsyncConnection
 
 from noetl_pg.dsl import parse_playbook
@@ -18,13 +21,19 @@ async def register_playbook(
     """Validate and store a playbook; identical text returns the existing version.
 
     Raises `PlaybookError` (with every problem, located in `source`) when the text is not
-    a valid playbook; nothing is stored then.
+    a valid playbook; nothing is stored then. Parsing runs in a thread: a large playbook
+    must not stall the gateway's event loop.
     """
+    version = await asyncio.to_thread(_catalog_entry, text, source)
+    return await PlaybookCatalog(conn).store_version(**version, text=text)
+
+
+def _catalog_entry(text: str, source: str) -> dict[str, Any]:
+    """What the catalog stores of a valid playbook, besides its text."""
     playbook = parse_playbook(text, source=source)
-    return await PlaybookCatalog(conn).store_version(
-        path=playbook.metadata.path,
-        name=playbook.metadata.name,
-        label=playbook.metadata.version,
-        text=text,
-        spec=playbook.model_dump(mode="json", by_alias=True),
-    )
+    return {
+        "path": playbook.metadata.path,
+        "name": playbook.metadata.name,
+        "label": playbook.metadata.version,
+        "spec": playbook.model_dump(mode="json", by_alias=True),
+    }
