@@ -93,9 +93,7 @@ class ClientEvents(DataAccess):
             if not await PlaybookCatalog(self.conn).has_playbook(path, version):
                 raise PlaybookNotFound(path, version)
             await self._lock_execution_id(execution_id)
-            if await self._fetch_value(
-                "execution_started", "started", {"execution_id": execution_id}
-            ):
+            if await self._was_started(execution_id):
                 raise ExecutionExists(execution_id)
             return await self._insert(execution_id, EventName.WORKFLOW_START, payload)
 
@@ -160,6 +158,11 @@ class ClientEvents(DataAccess):
     async def _lock_execution_id(self, execution_id: str) -> None:
         """Hold, until the transaction ends, the client-event lock of this execution id."""
         await self._execute("lock_execution_id", {"execution_id": execution_id})
+
+    async def _was_started(self, execution_id: str) -> bool:
+        """The execution exists, or a workflow.start for it was accepted already."""
+        params = {"execution_id": execution_id}
+        return bool(await self._fetch_value("execution_started", "started", params))
 
     async def _insert(
         self, execution_id: str, name: EventName, payload: dict[str, Any]
