@@ -17,10 +17,10 @@ from pathlib import Path
 
 import psycopg
 
-from noetl_pg.store.catalog import register_playbook
 from noetl_pg.store.db import connect
 from noetl_pg.store.embedded import ensure_embedded_server
 from noetl_pg.store.migrations import upgrade
+from tests.support.catalog import register_playbook
 from tests.support.processes import start_daemon, terminate
 
 PLAYBOOK = """

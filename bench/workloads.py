@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 import psycopg
 
 from bench.sql import q
-from noetl_pg.store.catalog import register_playbook
 from noetl_pg.store.db import connect
+from tests.support.catalog import register_playbook
 
 _serial = itertools.count(1)
 

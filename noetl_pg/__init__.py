@@ -1,5 +1,5 @@
 """noetl-pg: a workflow orchestrator whose only durable store is PostgreSQL."""
 
-from noetl_pg.state import ExecutionState, get_state
+from noetl_pg.state import ExecutionView, get_state
 
-__all__ = ["ExecutionState", "get_state"]
+__all__ = ["ExecutionView", "get_state"]

@@ -2,24 +2,27 @@
 
 The attribute names are those users of the v2 integration guide know (`current_step`,
 `step_results`, `context`, `workflow_status`), read from PostgreSQL with the same query as
-`GET /api/v2/executions/{id}`.
+`GET /api/v2/executions/{id}`. (The engine's own, richer state is
+`noetl_pg.engine.state.ExecutionState`; this is the read model users see.)
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from noetl_pg.protocol import ExecutionStatus
 from noetl_pg.store.config import resolve_dsn
-from noetl_pg.store.db import connect
-from noetl_pg.store.executions import fetch_state
+from noetl_pg.store.db import connect_async
+from noetl_pg.store.executions import ExecutionReader
 
 
 @dataclass(frozen=True)
-class ExecutionState:
+class ExecutionView:
     execution_id: str
     path: str | None
-    status: str
+    status: ExecutionStatus
     current_steps: list[str] = field(default_factory=list)
     step_results: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
@@ -27,7 +30,7 @@ class ExecutionState:
     error: str | None = None
 
     @property
-    def workflow_status(self) -> str:
+    def workflow_status(self) -> ExecutionStatus:
         return self.status
 
     @property
@@ -35,11 +38,11 @@ class ExecutionState:
         return self.current_steps[0] if self.current_steps else None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ExecutionState:
+    def from_row(cls, row: dict[str, Any]) -> ExecutionView:
         return cls(
             execution_id=row["execution_id"],
             path=row["path"],
-            status=row["status"],
+            status=ExecutionStatus(row["status"]),
             current_steps=list(row["current_steps"] or []),
             step_results=dict(row["step_results"] or {}),
             context=dict(row["context"] or {}),
@@ -61,12 +64,23 @@ class ExecutionState:
         }
 
 
-def get_state(execution_id: str, dsn: str | None = None) -> ExecutionState | None:
+async def read_state(execution_id: str, dsn: str | None = None) -> ExecutionView | None:
+    """`get_state` for code that already runs an event loop."""
+    conn = await connect_async(
+        await asyncio.to_thread(resolve_dsn, dsn),
+        autocommit=True,
+        application_name="noetl-get-state",
+    )
+    async with conn:
+        row = await ExecutionReader(conn).state_of(execution_id)
+    return ExecutionView.from_row(row) if row else None
+
+
+def get_state(execution_id: str, dsn: str | None = None) -> ExecutionView | None:
     """The state of one execution, or None when there is no such execution.
 
     Before an engine has applied its `workflow.start`, an execution reads as `pending`;
     a start the engine refused reads as `failed` with the engine's reason in `error`.
+    The guide's API is synchronous; inside a running event loop, await `read_state`.
     """
-    with connect(resolve_dsn(dsn), autocommit=True, application_name="noetl-get-state") as conn:
-        row = fetch_state(conn, execution_id)
-    return ExecutionState.from_row(row) if row else None
+    return asyncio.run(read_state(execution_id, dsn))

@@ -1,7 +1,8 @@
 """`noetl-pg register FILE`, `noetl-pg start PATH`, `noetl-pg cancel ID`: change things.
 
-They write exactly what the gateway would (a catalog version, a `workflow.start` or a
-`workflow.cancel` event) straight into the database; running engines pick it up.
+They write through the same store code as the gateway (a catalog version, a
+`workflow.start` or a `workflow.cancel` event) straight into the database; running
+engines pick it up. A refusal is printed with its reason and exits 1.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import psycopg
 
 from noetl_pg.cli.dbclient import (
-    ClientError,
+    REFUSALS,
     DatabaseClient,
     database_dsn,
     explain_database_error,
@@ -98,7 +99,7 @@ def _cancel(args: argparse.Namespace) -> int:
 def _guard(args: argparse.Namespace, run) -> int:
     try:
         return asyncio.run(run())
-    except ClientError as exc:
+    except REFUSALS as exc:
         print(f"noetl-pg {args.command}: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:

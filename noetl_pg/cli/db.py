@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 
 from noetl_pg.store.config import resolve_dsn
-from noetl_pg.store.migrations import available_migrations, current_version, upgrade
+from noetl_pg.store.migrations import (
+    available_migrations,
+    current_version,
+    schema_tables,
+    upgrade,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,19 +33,8 @@ def _upgrade(args: argparse.Namespace) -> int:
         print(f"applied {migration.version:03d}_{migration.name}")
     print(f"schema at version {current_version(dsn)} ({len(applied)} applied now)")
     print(f"dsn: {dsn}")
-    _print_tables(dsn)
+    print("tables: " + ", ".join(f"noetl.{name}" for name in schema_tables(dsn)))
     return 0
-
-
-def _print_tables(dsn: str) -> None:
-    from noetl_pg.store.db import connect
-
-    with connect(dsn) as conn:
-        rows = conn.execute(
-            "SELECT table_name FROM information_schema.tables"
-            " WHERE table_schema = 'noetl' ORDER BY table_name"
-        ).fetchall()
-    print("tables: " + ", ".join(f"noetl.{row['table_name']}" for row in rows))
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -1,36 +1,33 @@
-"""The CLI's way to PostgreSQL: register, start, cancel and read executions with SQL.
+"""The CLI's way to PostgreSQL: register, start, cancel and read executions.
 
 Every method has a twin in `GatewayClient` (the same thing over HTTP), so a command can
-work on either without knowing which. The SQL is the store's named queries; a client
-event goes in exactly as the gateway would insert it.
+work on either without knowing which. One async connection per command; the writes are
+the store's (`store/control.py`, the same code the gateway calls), so a refusal is the
+same `StoreError` the gateway answers with an HTTP error.
 """
 
 from __future__ import annotations
 
-import asyncio
-import uuid
+import os
 from typing import Any
 
 import psycopg
 import psycopg.errors
 from psycopg import AsyncConnection
 
-from noetl_pg.store import catalog
-from noetl_pg.store import events as event_store
-from noetl_pg.store.db import connect, connect_async
-from noetl_pg.store.executions import fetch_state_async, list_executions
-from noetl_pg.store.queries import query
+from noetl_pg.cli.gatewayclient import GatewayError
+from noetl_pg.protocol import ExecutionStatus
+from noetl_pg.state import ExecutionView
+from noetl_pg.store.catalog import Registered
+from noetl_pg.store.config import resolve_dsn
+from noetl_pg.store.control import ClientEvents
+from noetl_pg.store.db import connect_async
+from noetl_pg.store.errors import StoreError
+from noetl_pg.store.executions import ExecutionReader
+from noetl_pg.store.migrations import upgrade
 
-FINISHED = ("completed", "failed", "cancelled")
-
-
-class ClientError(Exception):
-    """A request the orchestrator refused; the message says what and which."""
-
-
-def new_execution_id() -> str:
-    """Like the table's default: 'exec-' and 32 hex digits."""
-    return "exec-" + uuid.uuid4().hex
+# What either client raises when the orchestrator refuses a request (exit status 1).
+REFUSALS = (StoreError, GatewayError)
 
 
 class DatabaseClient:
@@ -51,14 +48,12 @@ class DatabaseClient:
         assert self._conn is not None, "use `async with DatabaseClient(dsn)`"
         return self._conn
 
-    async def register(self, text: str, source: str) -> catalog.Registered:
+    async def register(self, text: str, source: str) -> Registered:
         """Store a playbook version (raises `PlaybookError` when it is not valid)."""
+        # here, not at import: every noetl-pg call loads this module, few parse playbooks
+        from noetl_pg.registration import register_playbook
 
-        def register() -> catalog.Registered:
-            with connect(self.dsn, application_name="noetl-cli") as conn:
-                return catalog.register_playbook(conn, text, source=source)
-
-        return await asyncio.to_thread(register)
+        return await register_playbook(self.conn, text, source=source)
 
     async def start(
         self,
@@ -67,77 +62,37 @@ class DatabaseClient:
         workload: dict[str, Any],
         execution_id: str | None = None,
     ) -> str:
-        """Insert a `workflow.start`; the execution id."""
-        execution_id = execution_id or new_execution_id()
-        payload: dict[str, Any] = {"path": path, "workload": workload}
-        if version is not None:
-            payload["version"] = version
-        async with self.conn.transaction():
-            if not await event_store.playbook_exists(self.conn, path, version):
-                which = f"{path!r}" + (f" version {version}" if version else "")
-                raise ClientError(f"no playbook {which} is registered")
-            await event_store.lock_execution_id(self.conn, execution_id)
-            if await event_store.execution_started(self.conn, execution_id):
-                raise ClientError(f"execution {execution_id!r} was already started")
-            await event_store.insert_client_event(
-                self.conn,
-                execution_id=execution_id,
-                name="workflow.start",
-                step=None,
-                payload=payload,
-            )
-        return execution_id
+        """Append a `workflow.start`; the execution id."""
+        accepted = await ClientEvents(self.conn).start_execution(
+            path, version=version, workload=workload, execution_id=execution_id
+        )
+        return accepted.execution_id
 
     async def cancel(self, execution_id: str, reason: str | None = None) -> None:
-        """Insert a `workflow.cancel` for a running execution."""
-        async with self.conn.transaction():
-            await event_store.lock_execution_id(self.conn, execution_id)
-            state = await fetch_state_async(self.conn, execution_id)
-            if state is None:
-                raise ClientError(f"no execution {execution_id!r}")
-            if state["status"] in FINISHED:
-                raise ClientError(f"execution {execution_id!r} is already {state['status']}")
-            await event_store.insert_client_event(
-                self.conn,
-                execution_id=execution_id,
-                name="workflow.cancel",
-                step=None,
-                payload={"reason": reason} if reason else {},
-            )
+        """Append a `workflow.cancel` for an execution that has not finished."""
+        await ClientEvents(self.conn).cancel_execution(execution_id, reason)
 
     async def state(self, execution_id: str) -> dict[str, Any] | None:
         """The keys of `GET /api/v2/executions/{id}`, or None."""
-        from noetl_pg.state import ExecutionState
-
-        row = await fetch_state_async(self.conn, execution_id)
-        return ExecutionState.from_row(row).to_dict() if row else None
+        row = await ExecutionReader(self.conn).state_of(execution_id)
+        return ExecutionView.from_row(row).to_dict() if row else None
 
     async def summary(self, execution_id: str) -> dict[str, Any] | None:
         """The execution row with timings and command counts (None before it exists)."""
-        cursor = await self.conn.execute(
-            query("cli_execution_summary"), {"execution_id": execution_id}
-        )
-        return await cursor.fetchone()
+        return await ExecutionReader(self.conn).summary_of(execution_id)
 
     async def events(self, execution_id: str, after: int = 0, limit: int = 1000) -> list[dict]:
         """Events after `after`, in order: event_id, name, step, status, payload, created_at..."""
-        return await event_store.list_execution_events(
-            self.conn, execution_id, after=after, limit=limit
-        )
+        return await ExecutionReader(self.conn).events_of(execution_id, after=after, limit=limit)
 
-    async def executions(self, status: str | None, limit: int) -> list[dict[str, Any]]:
-        return await list_executions(self.conn, status=status, path=None, limit=limit, after=None)
+    async def executions(self, status: ExecutionStatus | None, limit: int) -> list[dict[str, Any]]:
+        return await ExecutionReader(self.conn).executions(status=status, limit=limit)
 
 
 def database_dsn() -> str:
     """The DSN the commands use: `NOETL_DSN`, else the embedded server, migrated on first
     use so that `noetl-pg ps` works on a new machine. A configured database is never
     migrated behind its owner's back: that is `noetl-pg db upgrade`."""
-    import os
-
-    from noetl_pg.store.config import resolve_dsn
-    from noetl_pg.store.migrations import upgrade
-
     dsn = resolve_dsn()
     if not os.environ.get("NOETL_DSN"):
         upgrade(dsn)

@@ -12,8 +12,12 @@ from typing import Any
 
 import httpx
 
-from noetl_pg.cli.dbclient import ClientError
+from noetl_pg.protocol import EventName
 from noetl_pg.store.catalog import Registered
+
+
+class GatewayError(Exception):
+    """The gateway refused a request, or could not be reached; the message says which."""
 
 
 class GatewayClient:
@@ -45,7 +49,11 @@ class GatewayClient:
         workload: dict[str, Any],
         execution_id: str | None = None,
     ) -> str:
-        event: dict[str, Any] = {"name": "workflow.start", "path": path, "workload": workload}
+        event: dict[str, Any] = {
+            "name": EventName.WORKFLOW_START,
+            "path": path,
+            "workload": workload,
+        }
         if version is not None:
             event["version"] = version
         if execution_id is not None:
@@ -85,7 +93,7 @@ class GatewayClient:
         try:
             return await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ClientError(f"gateway {self.url}: {exc.__class__.__name__}: {exc}") from None
+            raise GatewayError(f"gateway {self.url}: {exc.__class__.__name__}: {exc}") from None
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:
@@ -99,7 +107,7 @@ def _body(response: httpx.Response) -> dict[str, Any]:
         message = body["error"].get("message") or body["error"].get("code")
     else:
         message = response.text[:200] or response.reason_phrase
-    raise ClientError(f"gateway answered {response.status_code}: {message}")
+    raise GatewayError(f"gateway answered {response.status_code}: {message}")
 
 
 def _playbook_error(response: httpx.Response, source: str) -> Exception:
@@ -108,7 +116,7 @@ def _playbook_error(response: httpx.Response, source: str) -> Exception:
         details = response.json()["error"]["details"]
         problems = details["problems"]
     except (ValueError, KeyError, TypeError):
-        return ClientError(f"gateway refused the playbook: {response.text[:300]}")
+        return GatewayError(f"gateway refused the playbook: {response.text[:300]}")
     lines = []
     for problem in problems:
         where = ":".join(str(problem[k]) for k in ("line", "column") if problem.get(k))
@@ -117,4 +125,4 @@ def _playbook_error(response: httpx.Response, source: str) -> Exception:
             f"{source}{':' + where if where else ''}: {field + ': ' if field else ''}"
             f"{problem.get('message')}"
         )
-    return ClientError("\n".join(lines) or "the gateway refused the playbook")
+    return GatewayError("\n".join(lines) or "the gateway refused the playbook")

@@ -18,8 +18,8 @@ import psycopg
 
 from noetl_pg.cli.dbclient import DatabaseClient, database_dsn, explain_database_error
 from noetl_pg.cli.progress import error_text
+from noetl_pg.protocol import ExecutionStatus
 
-STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 PAGE = 1000
 
 
@@ -36,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     events.set_defaults(func=lambda args: _main(_events, args))
 
     ps = subparsers.add_parser("ps", help="recent executions, newest first")
-    ps.add_argument("--status", choices=STATUSES, help="only executions with this status")
+    ps.add_argument(
+        "--status",
+        type=ExecutionStatus,
+        choices=list(ExecutionStatus),
+        help="only executions with this status",
+    )
     ps.add_argument("--limit", type=int, default=20, help="how many (20)")
     ps.add_argument("--json", action="store_true", help="the executions as JSON")
     ps.set_defaults(func=lambda args: _main(_ps, args))
@@ -84,7 +89,7 @@ async def _status(client: DatabaseClient, args: argparse.Namespace) -> int:
     rows.append(("steps done", ", ".join(sorted(state["step_results"])) or "-"))
     if state["error"]:
         rows.append(("error", state["error"]))
-    if state["status"] == "completed":
+    if state["status"] == ExecutionStatus.COMPLETED:
         rows.append(("result", json.dumps(state["result"], default=str)))
     for label, value in rows:
         print(f"{label:<11} {value if value not in (None, '') else '-'}")

@@ -14,10 +14,13 @@ from collections import defaultdict, deque
 from datetime import datetime
 from typing import Any, TextIO
 
+from noetl_pg.protocol import EventName, ExecutionStatus, StepStatus
+
+# The event that ends an execution, and the status it ends with.
 ENDINGS = {
-    "workflow.complete": "completed",
-    "workflow.failed": "failed",
-    "workflow.cancelled": "cancelled",
+    EventName.WORKFLOW_COMPLETE: ExecutionStatus.COMPLETED,
+    EventName.WORKFLOW_FAILED: ExecutionStatus.FAILED,
+    EventName.WORKFLOW_CANCELLED: ExecutionStatus.CANCELLED,
 }
 # The worker's run_key: step#run/iteration/call (call counts from 1 within one iteration).
 RUN_KEY = re.compile(r"^.+#(?P<run>\d+)/(?P<iteration>\d+)/(?P<call>\d+)$")
@@ -71,19 +74,19 @@ class Progress:
         payload = row.get("payload") or {}
         if self.origin is None:
             self.origin = at
-        if name == "step.enter" and step:
+        if name == EventName.STEP_ENTER and step:
             self._step_enter(step, at, payload)
-        elif name == "call.done" and step:
+        elif name == EventName.CALL_DONE and step:
             self._call_done(step, at, payload)
-        elif name == "step.exit" and step:
+        elif name == EventName.STEP_EXIT and step:
             self._step_exit(step, at, payload)
         elif name in ENDINGS:
             total = (at - self.origin).total_seconds()
             self.line(at, f"workflow {ENDINGS[name]} in {total:.2f}s")
-        elif name == "workflow.cancel":
+        elif name == EventName.WORKFLOW_CANCEL:
             reason = payload.get("reason")
             self.line(at, "cancel requested" + (f": {reason}" if reason else ""))
-        elif row.get("error") and name == "workflow.start":
+        elif row.get("error") and name == EventName.WORKFLOW_START:
             self.line(at, f"start refused: {row['error']}")
 
     def _step_enter(self, step: str, at: datetime, payload: dict[str, Any]) -> None:
@@ -108,7 +111,7 @@ class Progress:
             self.redraw()
 
     def _step_exit(self, step: str, at: datetime, payload: dict[str, Any]) -> None:
-        status = payload.get("status") or "completed"
+        status = payload.get("status") or StepStatus.COMPLETED
         entered = self._entered[step].popleft() if self._entered[step] else at
         self._running[step] = max(0, self._running[step] - 1)
         details = []
@@ -123,9 +126,9 @@ class Progress:
         text = f"{step}: {status} in {(at - entered).total_seconds():.2f}s"
         if details:
             text += f" ({', '.join(details)})"
-        if status == "failed" and payload.get("error") is not None:
+        if status == StepStatus.FAILED and payload.get("error") is not None:
             text += f": {error_text(payload['error'])}"
-        elif status == "skipped" and payload.get("reason"):
+        elif status == StepStatus.SKIPPED and payload.get("reason"):
             text += f": {payload['reason']}"
         self.line(at, text)
 

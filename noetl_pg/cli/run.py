@@ -25,9 +25,10 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from noetl_pg.cli.dbclient import FINISHED, ClientError, DatabaseClient
+from noetl_pg.cli.dbclient import REFUSALS, DatabaseClient
 from noetl_pg.cli.progress import ENDINGS, Progress, error_text
 from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
+from noetl_pg.protocol import TERMINAL, ExecutionStatus
 
 POLL_SECONDS = 0.05
 STATE_EVERY = 0.5  # also read the state, for a start the engine refused (no events follow)
@@ -62,9 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 @dataclass
-class Outcome:
+class RunEnding:
+    """How one `noetl-pg run` ended: the execution's last status, and why we stopped."""
+
     execution_id: str
-    status: str  # completed, failed, cancelled, or running (timed out / interrupted)
+    status: ExecutionStatus  # a TERMINAL one, or RUNNING when timed out / interrupted
     result: Any = None
     error: str | None = None
     interrupted: bool = False
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     runner = Runner(args, text, workload)
     try:
         return asyncio.run(runner.main())
-    except ClientError as exc:
+    except REFUSALS as exc:
         print(f"noetl-pg run: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:
@@ -132,14 +135,14 @@ class Runner:
             loop.add_signal_handler(signum, self._interrupt, signum)
         try:
             if self.args.gateway:
-                outcome = await self._via_gateway(self.args.gateway)
+                ending = await self._via_gateway(self.args.gateway)
             else:
-                outcome = await self._in_process()
+                ending = await self._in_process()
         finally:
             self.progress.close()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
-        return self._report(outcome)
+        return self._report(ending)
 
     def _interrupt(self, signum: int) -> None:
         if self.stop_signal is None:
@@ -148,7 +151,7 @@ class Runner:
 
     # --- the two ways to run -----------------------------------------------------------
 
-    async def _in_process(self) -> Outcome:
+    async def _in_process(self) -> RunEnding:
         from noetl_pg.cli.inprocess import running_daemons
         from noetl_pg.store.config import resolve_dsn
         from noetl_pg.store.migrations import upgrade
@@ -165,13 +168,13 @@ class Runner:
                 f"running {registered.path} v{registered.version} as {execution_id}"
                 f" (database: {redact(dsn)})"
             )
-            outcome = await self._follow(client, execution_id, check=daemons.check)
-            if outcome.interrupted or outcome.timed_out:
-                outcome = await self._cancel(client, outcome)
+            ending = await self._follow(client, execution_id, check=daemons.check)
+            if ending.interrupted or ending.timed_out:
+                ending = await self._cancel(client, ending)
                 daemons.stop(hurry=True)
-        return outcome
+        return ending
 
-    async def _via_gateway(self, url: str) -> Outcome:
+    async def _via_gateway(self, url: str) -> RunEnding:
         from noetl_pg.cli.gatewayclient import GatewayClient
 
         async with GatewayClient(url) as client:
@@ -183,25 +186,25 @@ class Runner:
             )
             return await self._follow(client, execution_id)
 
-    async def _cancel(self, client: DatabaseClient, outcome: Outcome) -> Outcome:
+    async def _cancel(self, client: DatabaseClient, ending: RunEnding) -> RunEnding:
         """Stop the execution this process was running, so nothing resumes it later."""
-        reason = "timed out" if outcome.timed_out else "interrupted"
-        with contextlib.suppress(ClientError):
-            await client.cancel(outcome.execution_id, reason=f"noetl-pg run: {reason}")
+        reason = "timed out" if ending.timed_out else "interrupted"
+        with contextlib.suppress(*REFUSALS):
+            await client.cancel(ending.execution_id, reason=f"noetl-pg run: {reason}")
         deadline = time.monotonic() + CANCEL_WAIT
         while time.monotonic() < deadline:
-            state = await client.state(outcome.execution_id)
-            if state and state["status"] in FINISHED:
-                outcome.status = state["status"]
-                outcome.error = state["error"]
+            state = await client.state(ending.execution_id)
+            if state and state["status"] in TERMINAL:
+                ending.status = ExecutionStatus(state["status"])
+                ending.error = state["error"]
                 break
             await asyncio.sleep(POLL_SECONDS)
-        await self._drain_events(client, outcome.execution_id)
-        return outcome
+        await self._drain_events(client, ending.execution_id)
+        return ending
 
     # --- following ------------------------------------------------------------------
 
-    async def _follow(self, client: Any, execution_id: str, check: Any = None) -> Outcome:
+    async def _follow(self, client: Any, execution_id: str, check: Any = None) -> RunEnding:
         self._after = 0
         deadline = time.monotonic() + self.args.timeout if self.args.timeout else None
         next_state = time.monotonic() + STATE_EVERY
@@ -210,15 +213,20 @@ class Runner:
             if ended or time.monotonic() >= next_state:
                 next_state = time.monotonic() + STATE_EVERY
                 state = await client.state(execution_id)
-                if state and state["status"] in FINISHED:
+                if state and state["status"] in TERMINAL:
                     await self._drain_events(client, execution_id)
-                    return Outcome(execution_id, state["status"], state["result"], state["error"])
+                    return RunEnding(
+                        execution_id,
+                        ExecutionStatus(state["status"]),
+                        state["result"],
+                        state["error"],
+                    )
             if check is not None:
                 check()
             if self.stop_signal is not None:
-                return Outcome(execution_id, "running", interrupted=True)
+                return RunEnding(execution_id, ExecutionStatus.RUNNING, interrupted=True)
             if deadline is not None and time.monotonic() >= deadline:
-                return Outcome(execution_id, "running", timed_out=True)
+                return RunEnding(execution_id, ExecutionStatus.RUNNING, timed_out=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             if not self.args.json:
@@ -239,29 +247,29 @@ class Runner:
 
     # --- the end --------------------------------------------------------------------
 
-    def _report(self, outcome: Outcome) -> int:
-        if outcome.timed_out and outcome.status not in FINISHED:
-            outcome.error = f"timed out after {self.args.timeout:g}s"
-        elif outcome.interrupted and outcome.status not in FINISHED:
-            outcome.error = "interrupted"
+    def _report(self, ending: RunEnding) -> int:
+        if ending.timed_out and ending.status not in TERMINAL:
+            ending.error = f"timed out after {self.args.timeout:g}s"
+        elif ending.interrupted and ending.status not in TERMINAL:
+            ending.error = "interrupted"
         if self.args.json:
-            print(json.dumps(outcome.document(), indent=2, default=str))
-        elif outcome.status == "completed":
+            print(json.dumps(ending.document(), indent=2, default=str))
+        elif ending.status == ExecutionStatus.COMPLETED:
             print("result:")
-            print(json.dumps(outcome.result, indent=2, default=str))
+            print(json.dumps(ending.result, indent=2, default=str))
         else:
-            print(f"{outcome.status}: {error_text(outcome.error or 'no error recorded', 2000)}")
-            print(f"execution {outcome.execution_id} {outcome.status}", file=sys.stderr)
-            if outcome.timed_out and self.args.gateway:
+            print(f"{ending.status}: {error_text(ending.error or 'no error recorded', 2000)}")
+            print(f"execution {ending.execution_id} {ending.status}", file=sys.stderr)
+            if ending.timed_out and self.args.gateway:
                 print(
                     f"it keeps running on the gateway; watch it with "
-                    f"`noetl-pg events {outcome.execution_id}`",
+                    f"`noetl-pg events {ending.execution_id}`",
                     file=sys.stderr,
                 )
         sys.stdout.flush()
-        if outcome.interrupted:
+        if ending.interrupted:
             return EXIT_INTERRUPTED if self.stop_signal == signal.SIGINT else 128 + signal.SIGTERM
-        return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
+        return EXIT_OK if ending.status == ExecutionStatus.COMPLETED else EXIT_FAILED
 
 
 def redact(dsn: str) -> str:

@@ -1,4 +1,4 @@
-"""The Starlette application: routes, error handlers, auth, and the database pools."""
+"""The Starlette application: routes, error handlers, auth, and the database pool."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from starlette.routing import Route
 from noetl_pg.gateway import events, executions, health, openapi, playbooks
 from noetl_pg.gateway.auth import BearerAuth
 from noetl_pg.gateway.errors import EXCEPTION_HANDLERS
-from noetl_pg.gateway.waiter import ProcessedWaiter
-from noetl_pg.store.db import async_pool, sync_pool
+from noetl_pg.store.control import AppliedWaiter
+from noetl_pg.store.db import async_pool
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 POOL_TIMEOUT = 10.0  # seconds a request waits for a connection before answering 503
@@ -46,29 +46,23 @@ ROUTES = [
 def create_app(
     dsn: str, *, api_token: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 ) -> Starlette:
-    """The gateway as an ASGI app. Pools open in the lifespan, without waiting for the
-    database: until it answers, health says 503 and other endpoints 503 after a timeout."""
+    """The gateway as an ASGI app. Its one pool opens in the lifespan, without waiting for
+    the database: until it answers, health says 503 and other endpoints 503 after a timeout."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = async_pool(dsn, min_size=1, max_size=8, name="noetl-gateway")
         pool.timeout = POOL_TIMEOUT
-        # The catalog's functions are synchronous; they run in threads on their own pool.
-        catalog_pool = sync_pool(dsn, min_size=1, max_size=2, name="noetl-gateway-catalog")
-        catalog_pool.timeout = POOL_TIMEOUT
         await pool.open(wait=False)
-        catalog_pool.open(wait=False)
-        waiter = ProcessedWaiter(pool)
+        waiter = AppliedWaiter(pool)
         waiter.start()
         app.state.pool = pool
-        app.state.sync_pool = catalog_pool
         app.state.waiter = waiter
         try:
             yield
         finally:
             await waiter.stop()
             await pool.close()
-            catalog_pool.close()
 
     app = Starlette(
         routes=ROUTES,

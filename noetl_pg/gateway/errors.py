@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from noetl_pg.gateway.responses import Json
+from noetl_pg.store import errors as store
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,27 @@ async def handle_api_error(request: Request, exc: Exception) -> Json:
     return Json(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
+# How each refusal of the store is answered (the most specific class listed wins).
+STORE_REFUSALS: dict[type[store.StoreError], tuple[int, str]] = {
+    store.PlaybookNotFound: (404, "playbook_not_found"),
+    store.ExecutionNotFound: (404, "execution_not_found"),
+    store.ExecutionExists: (409, "execution_exists"),
+    store.ExecutionFinished: (409, "execution_finished"),
+    store.LeaseNotHeld: (409, "lease_not_held"),
+    store.CommandOfAnotherExecution: (422, "invalid_body"),
+    store.IdempotencyKeyReused: (422, "idempotency_key_reused"),
+}
+
+
+async def handle_store_error(request: Request, exc: Exception) -> Json:
+    assert isinstance(exc, store.StoreError)
+    refusal = next((STORE_REFUSALS[c] for c in type(exc).__mro__ if c in STORE_REFUSALS), None)
+    if refusal is None:  # a refusal without an answer here is a bug of the gateway
+        return await handle_unexpected(request, exc)
+    status, code = refusal
+    return error_response(status, code, exc.message, exc.details)
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Json:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
@@ -139,6 +161,7 @@ async def handle_unexpected(request: Request, exc: Exception) -> Json:
 
 EXCEPTION_HANDLERS = {
     ApiError: handle_api_error,
+    store.StoreError: handle_store_error,
     HTTPException: handle_http_exception,
     psycopg.OperationalError: handle_operational_error,
     psycopg_pool.PoolTimeout: handle_database_unavailable,

@@ -14,25 +14,21 @@ from noetl_pg.gateway.errors import ApiError
 from noetl_pg.gateway.models import INT8_MAX
 from noetl_pg.gateway.requests import query_int
 from noetl_pg.gateway.responses import Json
-from noetl_pg.state import ExecutionState
-from noetl_pg.store import events
-from noetl_pg.store.executions import (
-    fetch_state_async,
-    list_commands,
-    list_executions,
-    queue_depth,
-)
+from noetl_pg.protocol import ExecutionStatus
+from noetl_pg.state import ExecutionView
+from noetl_pg.store.errors import ExecutionNotFound
+from noetl_pg.store.executions import ExecutionReader
 
-STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+STATUSES = [str(status) for status in ExecutionStatus]
 
 
 async def get_execution(request: Request) -> Json:
     execution_id = request.path_params["execution_id"]
     async with request.app.state.pool.connection() as conn:
-        row = await fetch_state_async(conn, execution_id)
+        row = await ExecutionReader(conn).state_of(execution_id)
     if row is None:
-        raise _not_found(execution_id)
-    return Json(ExecutionState.from_row(row).to_dict())
+        raise ExecutionNotFound(execution_id)
+    return Json(ExecutionView.from_row(row).to_dict())
 
 
 async def get_executions(request: Request) -> Json:
@@ -41,14 +37,16 @@ async def get_executions(request: Request) -> Json:
         raise ApiError(
             422,
             "invalid_query",
-            f"status={status!r} is not one of {list(STATUSES)}",
-            {"parameter": "status", "allowed": list(STATUSES)},
+            f"status={status!r} is not one of {STATUSES}",
+            {"parameter": "status", "allowed": STATUSES},
         )
     path = request.query_params.get("path") or None
     limit = query_int(request, "limit", 50, minimum=1, maximum=500)
     after = decode_cursor(request.query_params.get("cursor"))
     async with request.app.state.pool.connection() as conn:
-        rows = await list_executions(conn, status=status, path=path, limit=limit, after=after)
+        rows = await ExecutionReader(conn).executions(
+            status=ExecutionStatus(status) if status else None, path=path, limit=limit, after=after
+        )
     next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None
     return Json({"executions": rows, "next_cursor": next_cursor})
 
@@ -58,9 +56,10 @@ async def get_execution_events(request: Request) -> Json:
     after = query_int(request, "after", 0, minimum=0, maximum=INT8_MAX)
     limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
     async with request.app.state.pool.connection() as conn:
-        rows = await events.list_execution_events(conn, execution_id, after=after, limit=limit)
-        if not rows and await fetch_state_async(conn, execution_id) is None:
-            raise _not_found(execution_id)
+        reader = ExecutionReader(conn)
+        rows = await reader.events_of(execution_id, after=after, limit=limit)
+        if not rows and await reader.state_of(execution_id) is None:
+            raise ExecutionNotFound(execution_id)
     next_after = rows[-1]["event_id"] if len(rows) == limit else None
     return Json(
         {
@@ -74,26 +73,21 @@ async def get_execution_events(request: Request) -> Json:
 async def get_execution_commands(request: Request) -> Json:
     execution_id = request.path_params["execution_id"]
     async with request.app.state.pool.connection() as conn:
-        rows = await list_commands(conn, execution_id)
-        if not rows and await fetch_state_async(conn, execution_id) is None:
-            raise _not_found(execution_id)
+        reader = ExecutionReader(conn)
+        rows = await reader.commands_of(execution_id)
+        if not rows and await reader.state_of(execution_id) is None:
+            raise ExecutionNotFound(execution_id)
     return Json({"execution_id": execution_id, "commands": rows})
 
 
 async def get_queue(request: Request) -> Json:
     async with request.app.state.pool.connection() as conn:
-        rows = await queue_depth(conn)
+        rows = await ExecutionReader(conn).queue_depth()
     return Json(
         {
             "commands": {row["status"]: row["commands"] for row in rows},
             "oldest_seconds": {row["status"]: row["oldest_seconds"] for row in rows},
         }
-    )
-
-
-def _not_found(execution_id: str) -> ApiError:
-    return ApiError(
-        404, "execution_not_found", f"no execution {execution_id!r}", {"execution_id": execution_id}
     )
 
 

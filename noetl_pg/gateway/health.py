@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from noetl_pg.gateway.errors import error_body
 from noetl_pg.gateway.responses import Json
-from noetl_pg.store.events import database_health
+from noetl_pg.store.health import DatabaseHealth
 
 CHECK_TIMEOUT = 3.0  # seconds; a health check must answer even when the database does not
 
@@ -16,10 +16,10 @@ CHECK_TIMEOUT = 3.0  # seconds; a health check must answer even when the databas
 async def health(request: Request) -> Json:
     try:
         async with request.app.state.pool.connection(timeout=CHECK_TIMEOUT) as conn:
-            row = await database_health(conn)
+            schema_ready = await DatabaseHealth(conn).schema_ready()
     except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
         return _unavailable("database_unavailable", f"the database is not reachable: {exc}")
-    if not row["schema_ready"]:
+    if not schema_ready:
         return _unavailable(
             "schema_missing", "the database has no noetl schema; run `noetl-pg db upgrade`"
         )

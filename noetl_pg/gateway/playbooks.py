@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from noetl_pg.dsl import PlaybookError
 from noetl_pg.gateway.errors import ApiError
 from noetl_pg.gateway.models import INT4_MAX, RegisterPlaybook
 from noetl_pg.gateway.requests import (
@@ -18,21 +18,18 @@ from noetl_pg.gateway.requests import (
     validate,
 )
 from noetl_pg.gateway.responses import Json
-from noetl_pg.store import catalog
+from noetl_pg.registration import register_playbook as register_version
+from noetl_pg.store.catalog import PlaybookCatalog
+from noetl_pg.store.errors import PlaybookNotFound
 
 PROBLEM_FIELDS = ("source", "line", "column", "step", "field", "message")
 
 
 async def register_playbook(request: Request) -> Json:
     text = await _playbook_text(request)
-    from noetl_pg.dsl import PlaybookError
-
-    def register() -> catalog.Registered:
-        with request.app.state.sync_pool.connection() as conn:
-            return catalog.register_playbook(conn, text, source="playbook_yaml")
-
     try:
-        registered = await run_in_threadpool(register)
+        async with request.app.state.pool.connection() as conn:
+            registered = await register_version(conn, text, source="playbook_yaml")
     except PlaybookError as exc:
         problems = [_problem(p) for p in exc.problems]
         raise ApiError(
@@ -84,11 +81,8 @@ def _first_message(problems: list[dict[str, Any]]) -> str:
 
 
 async def list_playbooks(request: Request) -> Json:
-    def read() -> list[dict[str, Any]]:
-        with request.app.state.sync_pool.connection() as conn:
-            return catalog.list_playbooks(conn)
-
-    rows = await run_in_threadpool(read)
+    async with request.app.state.pool.connection() as conn:
+        rows = await PlaybookCatalog(conn).latest_playbooks()
     return Json({"playbooks": rows})
 
 
@@ -97,18 +91,8 @@ async def get_playbook(request: Request) -> Json:
     version = None
     if request.query_params.get("version"):
         version = query_int(request, "version", 1, minimum=1, maximum=INT4_MAX)
-
-    def read() -> dict[str, Any] | None:
-        with request.app.state.sync_pool.connection() as conn:
-            return catalog.get_playbook(conn, path, version)
-
-    row = await run_in_threadpool(read)
+    async with request.app.state.pool.connection() as conn:
+        row = await PlaybookCatalog(conn).playbook(path, version)
     if row is None:
-        which = f"{path!r}" + (f" version {version}" if version else "")
-        raise ApiError(
-            404,
-            "playbook_not_found",
-            f"no playbook {which} is registered",
-            {"path": path, "version": version},
-        )
+        raise PlaybookNotFound(path, version)
     return Json(row)

@@ -13,6 +13,7 @@ from noetl_pg.protocol.lease import Lease
 from noetl_pg.protocol.status import (
     FINISHED_COMMANDS,
     TERMINAL,
+    CallStatus,
     CommandStatus,
     ExecutionStatus,
     StepStatus,
@@ -24,6 +25,7 @@ __all__ = [
     "FINISHED_COMMANDS",
     "RULE_EVENTS",
     "TERMINAL",
+    "CallStatus",
     "CommandStatus",
     "ErrorKind",
     "EventName",

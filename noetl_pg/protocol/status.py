@@ -34,6 +34,17 @@ class CommandStatus(StrEnum):
         return cls.DONE if ok else cls.FAILED
 
 
+class CallStatus(StrEnum):
+    """The `status` of a `call.done` event: how the call ended."""
+
+    OK = "ok"
+    ERROR = "error"
+
+    @classmethod
+    def of_outcome(cls, ok: bool) -> CallStatus:
+        return cls.OK if ok else cls.ERROR
+
+
 TERMINAL: frozenset[ExecutionStatus] = frozenset(
     {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
 )

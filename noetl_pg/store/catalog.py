@@ -1,4 +1,8 @@
-"""The playbook catalog: register versions, read them back."""
+"""The playbook catalog: store versions of playbooks, read them back.
+
+The store does not know what a playbook means: the caller parses and validates the text
+(`noetl_pg.registration`) and hands over the parsed spec with the text it came from.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from noetl_pg.store.queries import query
+from noetl_pg.store.access import DataAccess, Row
 
 
 @dataclass(frozen=True)
@@ -24,42 +27,42 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def register_playbook(conn: Connection, text: str, source: str = "<string>") -> Registered:
-    """Validate and store a playbook; identical text returns the existing version.
+class PlaybookCatalog(DataAccess):
+    async def store_version(
+        self, *, path: str, name: str, label: str | None, text: str, spec: dict[str, Any]
+    ) -> Registered:
+        """Store `text` as the next version of `path`; an identical text registered
+        before returns its existing version instead."""
+        digest = content_hash(text)
+        async with self.conn.transaction():
+            await self._execute("lock_playbook_path", {"path": path})
+            row = await self._fetch_one(
+                "find_playbook_by_hash", {"path": path, "content_hash": digest}
+            )
+            if row:
+                return Registered(row["path"], row["version"], row["name"], created=False)
+            row = await self._fetch_one(
+                "insert_playbook_version",
+                {
+                    "path": path,
+                    "name": name,
+                    "label": label,
+                    "yaml": text,
+                    "spec": Jsonb(spec),
+                    "content_hash": digest,
+                },
+            )
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        return Registered(row["path"], row["version"], row["name"], created=True)
 
-    Raises `PlaybookError` (with every problem) when the text is not a valid playbook.
-    """
-    from noetl_pg.dsl import parse_playbook
+    async def playbook(self, path: str, version: int | None = None) -> Row | None:
+        """One version of a playbook (the latest when `version` is None), or None."""
+        return await self._fetch_one("get_playbook_version", {"path": path, "version": version})
 
-    playbook = parse_playbook(text, source=source)
-    path = playbook.metadata.path
-    digest = content_hash(text)
-    with conn.transaction():
-        conn.execute(query("lock_playbook_path"), {"path": path})
-        row = conn.execute(
-            query("find_playbook_by_hash"), {"path": path, "content_hash": digest}
-        ).fetchone()
-        if row:
-            return Registered(row["path"], row["version"], row["name"], created=False)
-        row = conn.execute(
-            query("insert_playbook_version"),
-            {
-                "path": path,
-                "name": playbook.metadata.name,
-                "label": playbook.metadata.version,
-                "yaml": text,
-                "spec": Jsonb(playbook.model_dump(mode="json", by_alias=True)),
-                "content_hash": digest,
-            },
-        ).fetchone()
-    return Registered(row["path"], row["version"], row["name"], created=True)
+    async def has_playbook(self, path: str, version: int | None = None) -> bool:
+        params = {"path": path, "version": version}
+        return bool(await self._fetch_value("playbook_registered", "registered", params))
 
-
-def get_playbook(conn: Connection, path: str, version: int | None = None) -> dict[str, Any] | None:
-    return conn.execute(
-        query("get_playbook_version"), {"path": path, "version": version}
-    ).fetchone()
-
-
-def list_playbooks(conn: Connection) -> list[dict[str, Any]]:
-    return conn.execute(query("list_playbooks")).fetchall()
+    async def latest_playbooks(self) -> list[Row]:
+        """The latest version of every path."""
+        return await self._fetch_all("list_playbooks")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
 
 # psycopg_pool waits 1 s after a failed connection attempt and doubles the wait each time,
@@ -23,7 +23,8 @@ KEEPALIVE = {
 
 
 def connect(dsn: str, *, autocommit: bool = False, application_name: str = "noetl-pg"):
-    """A plain synchronous connection with dict rows."""
+    """A plain synchronous connection with dict rows (for tools that run one statement
+    and exit, and for tests); data access is async, through `store/access.py`."""
     return psycopg.connect(
         dsn,
         autocommit=autocommit,
@@ -68,17 +69,5 @@ def async_pool(
         },
         open=False,
         check=AsyncConnectionPool.check_connection if check else None,
-        name=name,
-    )
-
-
-def sync_pool(dsn: str, *, min_size: int = 1, max_size: int = 4, name: str = "noetl-pg"):
-    return ConnectionPool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        kwargs={"row_factory": dict_row, "application_name": name, **KEEPALIVE},
-        open=False,
-        check=ConnectionPool.check_connection,
         name=name,
     )

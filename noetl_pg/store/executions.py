@@ -1,56 +1,56 @@
-"""Reading executions: the state users see, and the list of runs."""
+"""Reading executions: the state users see, the list of runs, an execution's event log
+and commands, and the depth of the queue."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from psycopg import AsyncConnection, Connection
-
-from noetl_pg.store.queries import query
+from noetl_pg.protocol import ExecutionStatus
+from noetl_pg.store.access import DataAccess, Row
 
 
-def fetch_state(conn: Connection, execution_id: str) -> dict[str, Any] | None:
-    """The user-visible state of one execution (see `get_execution_state`), or None."""
-    return conn.execute(query("get_execution_state"), {"execution_id": execution_id}).fetchone()
+class ExecutionReader(DataAccess):
+    async def state_of(self, execution_id: str) -> Row | None:
+        """The user-visible state of one execution (see `get_execution_state`): before an
+        engine applied its start it reads as pending (or failed, when refused); None when
+        there is no such execution."""
+        return await self._fetch_one("get_execution_state", {"execution_id": execution_id})
 
+    async def summary_of(self, execution_id: str) -> Row | None:
+        """The execution row with its timings and command counts (None before it exists)."""
+        return await self._fetch_one("execution_summary", {"execution_id": execution_id})
 
-async def fetch_state_async(conn: AsyncConnection, execution_id: str) -> dict[str, Any] | None:
-    """`fetch_state` on an async connection: the same query."""
-    cursor = await conn.execute(query("get_execution_state"), {"execution_id": execution_id})
-    return await cursor.fetchone()
+    async def executions(
+        self,
+        *,
+        status: ExecutionStatus | None = None,
+        path: str | None = None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[Row]:
+        """Executions newest first; `after` is the (created_at, execution_id) of the last
+        one of the previous page."""
+        return await self._fetch_all(
+            "list_executions",
+            {
+                "status": status,
+                "path": path,
+                "limit": limit,
+                "after_created_at": after[0] if after else None,
+                "after_execution_id": after[1] if after else None,
+            },
+        )
 
+    async def events_of(self, execution_id: str, *, after: int = 0, limit: int) -> list[Row]:
+        """The execution's events after `after`, in the order they are applied."""
+        return await self._fetch_all(
+            "list_execution_events", {"execution_id": execution_id, "after": after, "limit": limit}
+        )
 
-async def list_executions(
-    conn: AsyncConnection,
-    *,
-    status: str | None,
-    path: str | None,
-    limit: int,
-    after: tuple[datetime, str] | None,
-) -> list[dict[str, Any]]:
-    """Executions newest first; `after` is the (created_at, execution_id) of the last one
-    of the previous page."""
-    cursor = await conn.execute(
-        query("list_executions"),
-        {
-            "status": status,
-            "path": path,
-            "limit": limit,
-            "after_created_at": after[0] if after else None,
-            "after_execution_id": after[1] if after else None,
-        },
-    )
-    return await cursor.fetchall()
+    async def commands_of(self, execution_id: str) -> list[Row]:
+        """One execution's rows of `noetl.queue`, oldest first."""
+        return await self._fetch_all("list_execution_commands", {"execution_id": execution_id})
 
-
-async def list_commands(conn: AsyncConnection, execution_id: str) -> list[dict[str, Any]]:
-    """One execution's rows of `noetl.queue`, oldest first."""
-    cursor = await conn.execute(query("list_execution_commands"), {"execution_id": execution_id})
-    return await cursor.fetchall()
-
-
-async def queue_depth(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Commands per status with the age of the oldest, for monitoring."""
-    cursor = await conn.execute(query("queue_depth"))
-    return await cursor.fetchall()
+    async def queue_depth(self) -> list[Row]:
+        """Commands per status with the age of the oldest, for monitoring."""
+        return await self._fetch_all("queue_depth")

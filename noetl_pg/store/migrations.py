@@ -1,7 +1,9 @@
 """Schema migrations: numbered files in `sql/`, applied in order, each recorded once.
 
 An advisory lock serialises concurrent upgraders, so two processes starting at the same
-time both succeed and the schema is built exactly once.
+time both succeed and the schema is built exactly once. This is a tool run on a DSN
+before anything else runs (`noetl-pg db upgrade`, the test template, `noetl-pg run`), so
+it is synchronous, on a connection of its own; data access proper is async (`access.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from noetl_pg.store.queries import query
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _LOCK_KEY = 0x6E6F65746C  # "noetl"
@@ -73,3 +77,9 @@ def current_version(dsn: str) -> int | None:
             return None
         row = conn.execute("SELECT max(version) FROM noetl_schema_version").fetchone()
         return row[0] if row else None
+
+
+def schema_tables(dsn: str) -> list[str]:
+    """The names of the tables in the noetl schema."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [row[0] for row in conn.execute(query("noetl_tables"))]

@@ -28,10 +28,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from noetl_pg.dsl import PlaybookError, TemplateError, parse_playbook, render_value
-from noetl_pg.store.catalog import register_playbook
 from noetl_pg.store.db import connect
 from tests.chaos import mixed
 from tests.chaos.support import running_cluster, wait_for
+from tests.support.catalog import register_playbook
 
 pytestmark = pytest.mark.chaos
 

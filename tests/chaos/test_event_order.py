@@ -16,8 +16,8 @@ import time
 import psycopg
 import pytest
 
-from noetl_pg.store.catalog import register_playbook
 from tests.chaos.support import wait_for
+from tests.support.catalog import register_playbook
 from tests.support.processes import start_daemon, terminate
 
 pytestmark = pytest.mark.chaos

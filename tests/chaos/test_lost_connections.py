@@ -16,8 +16,8 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from noetl_pg.store.catalog import register_playbook
 from tests.chaos.support import check_event_logs, count_finished, leftover_commands, wait_for
+from tests.support.catalog import register_playbook
 from tests.support.processes import start_daemon, terminate
 
 pytestmark = pytest.mark.chaos

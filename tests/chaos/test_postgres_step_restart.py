@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from noetl_pg.store.catalog import register_playbook
 from noetl_pg.store.db import connect
 from tests.chaos.support import wait_for
+from tests.support.catalog import register_playbook
 from tests.support.processes import start_daemon, terminate
 
 pytestmark = pytest.mark.chaos

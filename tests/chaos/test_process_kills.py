@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import pytest
 
-from noetl_pg.store.catalog import register_playbook
 from noetl_pg.store.db import connect
 from tests.chaos import mixed
 from tests.chaos.support import (
@@ -31,6 +30,7 @@ from tests.chaos.support import (
     start_paced,
     wait_for,
 )
+from tests.support.catalog import register_playbook
 
 TERMINAL = ("completed", "failed", "cancelled")
 

@@ -28,3 +28,9 @@ SELECT path, version, name, label, yaml, spec, content_hash, created_at
 SELECT DISTINCT ON (path) path, version, name, label, created_at
   FROM noetl.playbook
  ORDER BY path, version DESC;
+
+-- name: playbook_registered
+-- True when the playbook path (and the version, when one is given) is in the catalog.
+SELECT EXISTS (SELECT 1 FROM noetl.playbook
+                WHERE path = %(path)s
+                  AND (%(version)s::int IS NULL OR version = %(version)s::int)) AS registered;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from noetl_pg.store.catalog import register_playbook
+from tests.support.catalog import register_playbook
 from tests.support.processes import start_daemon, terminate, wait_until
 
 CHILD = """

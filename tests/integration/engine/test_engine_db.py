@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from noetl_pg.engine.daemon import Engine
-from noetl_pg.store.catalog import register_playbook
+from tests.support.catalog import register_playbook
 from tests.support.fake_worker import answer_all
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

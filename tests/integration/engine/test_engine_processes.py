@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from noetl_pg.store.catalog import register_playbook
 from noetl_pg.store.db import connect
+from tests.support.catalog import register_playbook
 from tests.support.fake_worker import answer_all
 from tests.support.processes import kill, start_daemon, terminate, wait_until
 

@@ -1,4 +1,4 @@
-"""The gateway's pure parts: names, bodies, cursors, the API description, ExecutionState."""
+"""The gateway's pure parts: names, bodies, cursors, the API description, ExecutionView."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from pydantic import ValidationError
 
 from noetl_pg.gateway.app import ROUTES
 from noetl_pg.gateway.errors import ApiError
-from noetl_pg.gateway.events import check_event_name, new_execution_id, plan_insert
+from noetl_pg.gateway.events import check_event_name, plan_insert
 from noetl_pg.gateway.executions import decode_cursor, encode_cursor
 from noetl_pg.gateway.models import CallDonePayload, EventIn
 from noetl_pg.gateway.openapi import openapi_document
 from noetl_pg.gateway.requests import parse_json_object
-from noetl_pg.state import ExecutionState
+from noetl_pg.state import ExecutionView
+from noetl_pg.store.control import new_execution_id
 
 
 def test_generated_execution_ids_look_like_the_table_default():
@@ -93,10 +94,10 @@ def test_the_description_covers_every_route():
 
 
 def test_execution_state_names_of_the_v2_guide():
-    state = ExecutionState("exec-1", "p", "running", ["b", "c"], {"a": 1}, {"k": 2})
+    state = ExecutionView("exec-1", "p", "running", ["b", "c"], {"a": 1}, {"k": 2})
     assert state.workflow_status == "running"
     assert state.current_step == "b"
-    assert ExecutionState("exec-2", None, "pending").current_step is None
+    assert ExecutionView("exec-2", None, "pending").current_step is None
     assert set(state.to_dict()) == {
         "execution_id",
         "path",
