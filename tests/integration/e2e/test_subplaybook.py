@@ -153,3 +153,117 @@ def _child(conn) -> dict | None:
         "SELECT execution_id, status, error FROM noetl.execution"
         " WHERE parent_execution_id = 'slow-parent'"
     ).fetchone()
+
+
+# --- a child that fails outside its rules still tells its parent ------------------------
+
+# PostgreSQL's jsonb refuses a NUL character: this child's effects cannot be stored, so the
+# engine quarantines it (fails it from its stored state in a fresh transaction).
+UNSTORABLE_CHILD = """
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: unstorable_child, path: tests/unstorable_child}
+workflow:
+  - step: start
+    tool: {kind: noop}
+    case:
+      - when: "{{ event.name == 'step.enter' }}"
+        then: {set: {ctx: {bad: "{{ '%c' % 0 }}"}}}
+"""
+
+
+def _parent_of(child_path: str) -> str:
+    return f"""
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {{name: parent_of_child, path: tests/parent_of/{child_path}}}
+workflow:
+  - step: start
+    tool: {{kind: playbook, path: {child_path}}}
+    next: end
+  - step: end
+    tool: {{kind: noop}}
+"""
+
+
+def _run_parent_of(conn, dsn, tmp_path, child_path: str) -> tuple[dict, dict]:
+    """Start the parent of `child_path` with real engine and worker processes; the parent's
+    and the child's execution rows once the parent has ended."""
+    register_playbook(conn, _parent_of(child_path))
+    daemons = [
+        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
+        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
+    ]
+    try:
+        conn.execute(
+            "INSERT INTO noetl.event (execution_id, event_type, payload)"
+            " VALUES ('parent', 'workflow.start', %s::jsonb)",
+            [f'{{"path": "tests/parent_of/{child_path}"}}'],
+        )
+        wait_until(
+            lambda: _status(conn, "parent") in ("completed", "failed", "cancelled"),
+            "the parent ends",
+            timeout=60,
+        )
+    finally:
+        for daemon in daemons:
+            terminate(daemon)
+    rows = conn.execute(
+        "SELECT execution_id, status, error, parent_execution_id FROM noetl.execution"
+    ).fetchall()
+    by_role = {"parent" if r["parent_execution_id"] is None else "child": r for r in rows}
+    return by_role["parent"], by_role["child"]
+
+
+def _assert_nothing_left_waiting(conn) -> None:
+    left = conn.execute(
+        "SELECT execution_id, step, status FROM noetl.queue"
+        " WHERE status IN ('waiting', 'leased', 'pending')"
+    ).fetchall()
+    assert left == []
+
+
+def _assert_child_failed_visibly(conn, child: dict) -> None:
+    failed = conn.execute(
+        "SELECT payload FROM noetl.event WHERE execution_id = %s"
+        " AND event_type = 'workflow.failed'",
+        [child["execution_id"]],
+    ).fetchall()
+    assert [e["payload"]["error"] for e in failed] == [child["error"]]
+    parent_call = conn.execute(
+        "SELECT status, payload FROM noetl.event WHERE execution_id = 'parent'"
+        " AND event_type = 'call.done'"
+    ).fetchone()
+    assert parent_call["status"] == "error"
+    assert parent_call["payload"]["error"]["kind"] == "child_failed"
+    assert child["error"] in parent_call["payload"]["error"]["message"]
+
+
+def test_a_child_whose_effects_cannot_be_stored_fails_its_parents_step(dsn, conn, tmp_path):
+    register_playbook(conn, UNSTORABLE_CHILD)
+    parent, child = _run_parent_of(conn, dsn, tmp_path, "tests/unstorable_child")
+    assert child["status"] == "failed"
+    assert "could not store" in child["error"]
+    assert "\\u0000 cannot be converted" in child["error"]
+    assert parent["status"] == "failed"
+    assert "step 'start'" in parent["error"]
+    assert child["error"] in parent["error"]
+    _assert_child_failed_visibly(conn, child)
+    _assert_nothing_left_waiting(conn)
+
+
+def test_a_child_the_engine_cannot_apply_fails_its_parents_step(dsn, conn, tmp_path):
+    """An exception inside the engine (here: a registered version that no longer parses)
+    fails the child as any failure does, and the parent hears of it."""
+    conn.execute(
+        "INSERT INTO noetl.playbook (path, version, name, yaml, spec, content_hash)"
+        " VALUES ('tests/broken_child', 1, 'broken_child', 'workflow: [unclosed', '{}', 'x')"
+    )
+    parent, child = _run_parent_of(conn, dsn, tmp_path, "tests/broken_child")
+    assert child["status"] == "failed"
+    assert "internal engine error applying workflow.start" in child["error"]
+    assert "tests/broken_child@1 is invalid" in child["error"]
+    assert parent["status"] == "failed"
+    assert child["error"] in parent["error"]
+    _assert_child_failed_visibly(conn, child)
+    _assert_nothing_left_waiting(conn)

@@ -14,7 +14,12 @@ Responder = Callable[[Command], tuple[Any, Any]]  # -> (response, error)
 
 
 class Sim:
-    def __init__(self, yaml_text: str, workload: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        yaml_text: str,
+        workload: dict[str, Any] | None = None,
+        parent: dict[str, Any] | None = None,
+    ) -> None:
         self.playbook = CompiledPlaybook.of(parse_playbook(yaml_text), 1)
         self.state = None
         self.log: list[tuple[str, str | None, Any]] = []  # (event name, step, payload)
@@ -22,11 +27,14 @@ class Sim:
         self.issued: list[Command] = []
         self.diagnostics: list[dict[str, Any]] = []
         self.refusals: list[str] = []
+        self.last: Reaction | None = None  # the reaction to the last event sent
         self._event_id = 0
         self._queue_id = 0
         payload: dict[str, Any] = {"path": self.playbook.playbook.metadata.path}
         if workload is not None:
             payload["workload"] = workload
+        if parent is not None:
+            payload["parent"] = parent
         self.send("workflow.start", payload)
 
     def send(self, name: str, payload: dict[str, Any], run_key: str | None = None) -> Reaction:
@@ -35,6 +43,7 @@ class Sim:
         self._event_id += 1
         event = InputEvent(self._event_id, "exec-1", name, None, payload, run_key)
         reaction = apply_event(self.state, event, self.playbook)
+        self.last = reaction
         if reaction.error:
             self.refusals.append(reaction.error)
             return reaction
