@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from noetl_pg.store.catalog import register_playbook
 from tests.support.processes import start_daemon, terminate, wait_until
 
@@ -34,6 +37,20 @@ workflow:
 """
 
 
+@contextmanager
+def _engine_and_worker(dsn: str, tmp_path) -> Iterator[None]:
+    """A real engine and a real worker process for the duration of the block."""
+    daemons = [
+        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
+        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
+    ]
+    try:
+        yield
+    finally:
+        for daemon in daemons:
+            terminate(daemon)
+
+
 def _start(conn, execution_id: str, x: int) -> None:
     conn.execute(
         "INSERT INTO noetl.event (execution_id, event_type, payload) VALUES"
@@ -53,11 +70,7 @@ def _status(conn, execution_id: str) -> str | None:
 def test_parent_waits_for_child_and_uses_its_result_or_its_failure(dsn, conn, tmp_path):
     register_playbook(conn, CHILD)
     register_playbook(conn, PARENT)
-    daemons = [
-        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
-        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
-    ]
-    try:
+    with _engine_and_worker(dsn, tmp_path):
         _start(conn, "parent-ok", 2)
         _start(conn, "parent-bad", 50)
         wait_until(
@@ -67,9 +80,6 @@ def test_parent_waits_for_child_and_uses_its_result_or_its_failure(dsn, conn, tm
             ),
             timeout=90,
         )
-    finally:
-        for daemon in daemons:
-            terminate(daemon)
     ok = conn.execute(
         "SELECT status, result FROM noetl.execution WHERE execution_id = 'parent-ok'"
     ).fetchone()
@@ -115,11 +125,7 @@ workflow:
 def test_cancelling_a_parent_cancels_its_running_child(dsn, conn, tmp_path):
     register_playbook(conn, SLOW_CHILD)
     register_playbook(conn, SLOW_PARENT)
-    daemons = [
-        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
-        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
-    ]
-    try:
+    with _engine_and_worker(dsn, tmp_path):
         conn.execute(
             "INSERT INTO noetl.event (execution_id, event_type, payload)"
             " VALUES ('slow-parent', 'workflow.start', '{\"path\": \"tests/slow_parent\"}')"
@@ -130,9 +136,6 @@ def test_cancelling_a_parent_cancels_its_running_child(dsn, conn, tmp_path):
             " VALUES ('slow-parent', 'workflow.cancel', '{\"reason\": \"enough\"}')"
         )
         wait_until(lambda: (_child(conn) or {}).get("status") == "cancelled", timeout=60)
-    finally:
-        for daemon in daemons:
-            terminate(daemon)
     assert _status(conn, "slow-parent") == "cancelled"
     child = _child(conn)
     assert "slow-parent" in child["error"]
@@ -190,11 +193,7 @@ def _run_parent_of(conn, dsn, tmp_path, child_path: str) -> tuple[dict, dict]:
     """Start the parent of `child_path` with real engine and worker processes; the parent's
     and the child's execution rows once the parent has ended."""
     register_playbook(conn, _parent_of(child_path))
-    daemons = [
-        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
-        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
-    ]
-    try:
+    with _engine_and_worker(dsn, tmp_path):
         conn.execute(
             "INSERT INTO noetl.event (execution_id, event_type, payload)"
             " VALUES ('parent', 'workflow.start', %s::jsonb)",
@@ -205,9 +204,6 @@ def _run_parent_of(conn, dsn, tmp_path, child_path: str) -> tuple[dict, dict]:
             "the parent ends",
             timeout=60,
         )
-    finally:
-        for daemon in daemons:
-            terminate(daemon)
     rows = conn.execute(
         "SELECT execution_id, status, error, parent_execution_id FROM noetl.execution"
     ).fetchall()
