@@ -308,9 +308,10 @@ class _Reactor:
         run.iterations[index] = iteration
         try:
             # The step's own args, rendered (per item in a loop), under those passed by next.
-            own = step.args and render_value(
-                step.args, self.scope(run, iteration, EventName.STEP_ENTER, {}).names
-            )
+            own: dict[str, Any] = {}
+            if step.args:
+                names = self.scope(run, iteration, EventName.STEP_ENTER, {}).names
+                own = render_value(step.args, names)
             iteration.args = {**own, **run.args}
         except TemplateError as exc:
             self.end_iteration(
