@@ -170,6 +170,8 @@ class _Reactor:
         self.finish_if_idle()
 
     def after_call(self, firing: Firing, iteration: Iteration, error: Any, response: Any) -> None:
+        """What a reported call leads to: a fired `fail`/`skip`, another call, a retry, or
+        the end of the iteration (failed when its error went unhandled)."""
         run = firing.run
         verdict = firing.verdict()
         if verdict is not None:
