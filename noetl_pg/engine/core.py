@@ -4,47 +4,32 @@ No I/O happens here, so every rule of DSL.md sections 2-4 is testable without a 
 One external event can cascade through several internal ones (a `call.done` ends a step,
 whose `step.exit` starts the next step, whose `step.enter` issues a command); all of
 them are applied here, in order, and returned as already-applied events.
+
+Every internal event reaches the step's rules through one routine, `_Reactor.react`;
+what each `then` action does is in `actions.py`. An execution ends through `_finish`,
+and fails only through `_fail`, whether a rule failed it, the engine hit a bug or its
+effects could not be stored (`fail_execution`).
 """
 
 from __future__ import annotations
 
 import copy
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from noetl_pg.dsl import (
-    Playbook,
-    Retry,
-    Sink,
-    Step,
-    TemplateError,
-    Then,
-    evaluate,
-    evaluate_when,
-    render_value,
-)
-from noetl_pg.engine.outcome import (
+from noetl_pg.dsl import Step, TemplateError, evaluate, evaluate_when, render_value
+from noetl_pg.engine.actions import EngineError, Firing, SinkCall, apply_actions
+from noetl_pg.engine.compiled import CompiledPlaybook
+from noetl_pg.engine.reaction import Command, EmittedEvent, InputEvent, ParentReport, Reaction
+from noetl_pg.engine.scope import Scope
+from noetl_pg.engine.state import ExecutionState, Iteration, LoopState, StepRun
+from noetl_pg.protocol import (
     CLIENT_EVENTS,
-    Command,
-    EmittedEvent,
-    InputEvent,
-    Outcome,
-    ParentReport,
-)
-from noetl_pg.engine.scope import build_scope, tool_secrets
-from noetl_pg.engine.state import (
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    RUNNING,
-    SKIPPED,
     TERMINAL,
-    ExecutionState,
-    Iteration,
-    LoopState,
-    StepRun,
+    ErrorKind,
+    EventName,
+    ExecutionStatus,
+    StepStatus,
 )
 
 # Step entries one event may cause; a playbook whose steps skip into each other forever
@@ -53,114 +38,95 @@ MAX_CASCADE = 10_000
 DEFAULT_LEASE_ATTEMPTS = 3
 
 
-class EngineError(Exception):
-    """An error in a step that fails it (template, loop input, limits)."""
-
-
-@dataclass
-class _Directive:
-    """What the fired `then` actions ask of the current call."""
-
-    call: dict[str, Any] | None = None
-    retry: Retry | None = None
-    fail: str | None = None
-    skip: str | None = None
-
-
 def apply_event(
-    state: ExecutionState | None,
-    event: InputEvent,
-    playbook: Playbook | None,
-    version: int = 0,
-) -> Outcome:
+    state: ExecutionState | None, event: InputEvent, playbook: CompiledPlaybook | None
+) -> Reaction:
     """Apply one event. `playbook` is the execution's playbook; for `workflow.start` it is
-    the one the start payload names (None when not registered) and `version` its number."""
+    the one the start payload names (None when not registered)."""
     if event.name not in CLIENT_EVENTS:
-        return Outcome(
+        return Reaction(
             state=state,
             error=(
                 f"event {event.name!r} is written by the engine only; clients may write "
-                f"{', '.join(CLIENT_EVENTS)}"
+                f"{', '.join(sorted(CLIENT_EVENTS))}"
             ),
         )
-    if event.name == "workflow.start":
-        return _start(state, event, playbook, version)
+    if event.name == EventName.WORKFLOW_START:
+        return _start(state, event, playbook)
     if state is None:
-        return Outcome(state=None, error=f"no execution {event.execution_id!r} to apply it to")
-    assert playbook is not None, "the daemon loads the playbook of an existing execution"
-    applier = _Applier(state, playbook, event)
-    if event.name == "workflow.cancel":
-        applier.cancel(str(event.payload.get("reason") or "cancelled by request"))
+        return Reaction(state=None, error=f"no execution {event.execution_id!r} to apply it to")
+    if playbook is None:  # it failed before its playbook ran (not registered)
+        return Reaction(
+            state=state, error=f"execution {event.execution_id!r} has no playbook to apply it to"
+        )
+    reactor = _Reactor(state, playbook, event)
+    if event.name == EventName.WORKFLOW_CANCEL:
+        reactor.cancel(str(event.payload.get("reason") or "cancelled by request"))
     else:
-        applier.call_done()
-    return applier.outcome()
+        reactor.call_done()
+    return reactor.reaction
+
+
+def fail_execution(state: ExecutionState | None, event: InputEvent, message: str) -> Reaction:
+    """Fail an execution from outside its rules (an internal engine error, effects that
+    could not be stored, a playbook that cannot be loaded) exactly as a failed rule does:
+    `workflow.failed`, pending commands cancelled, the parent told. It needs no playbook,
+    so it works from the stored state after a rolled-back transaction; with no state, a
+    `workflow.start` creates the execution failed (so a child's parent still hears)."""
+    if state is None:
+        if event.name != EventName.WORKFLOW_START:
+            return Reaction(state=None, error=message)
+        state = _state_of_start(event)
+    elif state.status in TERMINAL:
+        return Reaction(state=state, error=message)
+    reaction = Reaction(state=state)
+    _fail(state, reaction, message)
+    return reaction
 
 
 def _start(
-    state: ExecutionState | None, event: InputEvent, playbook: Playbook | None, version: int
-) -> Outcome:
+    state: ExecutionState | None, event: InputEvent, playbook: CompiledPlaybook | None
+) -> Reaction:
     if state is not None:
-        return Outcome(
+        return Reaction(
             state=state, error=f"execution {event.execution_id!r} has already been started"
         )
     payload = event.payload or {}
-    path = payload.get("path")
     if playbook is None:
+        path = payload.get("path")
         wanted = f"{path!r}" + (f" version {payload['version']}" if payload.get("version") else "")
-        failed = ExecutionState(
-            execution_id=event.execution_id,
-            path=str(path) if path else "",
-            version=0,
-            status=FAILED,
-            error=f"playbook {wanted} is not registered",
-            parent=payload.get("parent"),
-        )
-        outcome = Outcome(state=failed)
-        outcome.events.append(
-            EmittedEvent("workflow.failed", None, FAILED, {"error": failed.error})
-        )
-        outcome.parent_report = _parent_report(failed)
-        return outcome
+        return fail_execution(None, event, f"playbook {wanted} is not registered")
     workload = payload.get("workload") or {}
     if not isinstance(workload, dict):
-        return Outcome(state=None, error="workflow.start payload `workload` must be an object")
+        return Reaction(state=None, error="workflow.start payload `workload` must be an object")
     new_state = ExecutionState(
         execution_id=event.execution_id,
-        path=playbook.metadata.path,
-        version=version,
-        workload=_deep_merge(copy.deepcopy(playbook.workload), workload),
-        parent=payload.get("parent"),
+        path=playbook.playbook.metadata.path,
+        version=playbook.version,
+        workload=_deep_merge(copy.deepcopy(playbook.playbook.workload), workload),
+        parent=_parent_of(payload),
     )
-    applier = _Applier(new_state, playbook, event)
-    applier.schedule_enter("start", {})
-    applier.drain()
-    applier.finish_if_idle()
-    return applier.outcome()
+    reactor = _Reactor(new_state, playbook, event)
+    reactor.schedule_enter("start", {})
+    reactor.drain()
+    reactor.finish_if_idle()
+    return reactor.reaction
 
 
-class _Applier:
-    def __init__(self, state: ExecutionState, playbook: Playbook, event: InputEvent) -> None:
+class _Reactor:
+    """Applies one event to one execution, accumulating its Reaction."""
+
+    def __init__(
+        self, state: ExecutionState, playbook: CompiledPlaybook, event: InputEvent
+    ) -> None:
         self.state = state
-        self.playbook = playbook
+        self.compiled = playbook
+        self.playbook = playbook.playbook
         self.event = event
-        self.commands: list[Command] = []
-        self.events: list[EmittedEvent] = []
-        self.diagnostics: list[dict[str, Any]] = []
-        self.cancel_pending = False
-        self.parent_report: ParentReport | None = None
+        self.reaction = Reaction(state=state)
         self._entries: deque[tuple[str, dict[str, Any]]] = deque()
         self._cascade = 0
         self._filling: set[str] = set()  # loop runs whose fill_loop is on the stack
-
-    def outcome(self) -> Outcome:
-        return Outcome(
-            state=self.state,
-            commands=self.commands,
-            events=self.events,
-            diagnostics=self.diagnostics,
-            cancel_pending=self.cancel_pending,
-            parent_report=self.parent_report,
-        )
 
     # --- events from outside -----------------------------------------------------------
 
@@ -168,26 +134,25 @@ class _Applier:
         if self.state.status in TERMINAL:
             self.note(f"execution is already {self.state.status}; cancel ignored")
             return
-        self.state.status = CANCELLED
+        self.state.status = ExecutionStatus.CANCELLED
         self.state.error = reason
-        self.cancel_pending = True
-        self.emit("workflow.cancelled", None, CANCELLED, {"reason": reason})
-        self.parent_report = _parent_report(self.state)
+        self.reaction.cancel_pending = True
+        self.emit(EventName.WORKFLOW_CANCELLED, None, ExecutionStatus.CANCELLED, {"reason": reason})
+        self.reaction.parent_report = _parent_report(self.state)
 
     def call_done(self) -> None:
-        payload = self.event.payload or {}
-        key = self.state.command_for_queue_id(self.event.queue_id) or payload.get("run_key")
-        command = self.state.commands.pop(key, None) if key else None
+        run_key = self.event.run_key
+        command = self.state.commands.pop(run_key, None) if run_key else None
         if command is None:
             self.note(
                 "call.done names no outstanding command of this execution "
-                f"(queue_id={self.event.queue_id}, run_key={payload.get('run_key')!r}); "
-                "a duplicate or a stale report: nothing changed"
+                f"(run_key={run_key!r}); a duplicate or a stale report: nothing changed"
             )
             return
-        if self.state.status != RUNNING:
+        if self.state.status != ExecutionStatus.RUNNING:
             self.note(f"execution is {self.state.status}; the result is recorded, nothing starts")
             return
+        payload = self.event.payload or {}
         error = payload.get("error")
         if command["kind"] == "sink":
             if error is not None:
@@ -199,37 +164,60 @@ class _Applier:
         run = self.state.runs[command["run_id"]]
         iteration = run.iterations[command["iteration"]]
         extra = {"error": error} if error is not None else {"response": payload.get("response")}
-        thens = self.fire(run, iteration, "call.done", extra, payload)
-        directive = self.apply_thens(run, iteration, thens or [], extra, payload, "call.done")
-        self.after_call(run, iteration, directive, handled=thens is not None, extra=extra)
+        firing = self.react(run, iteration, EventName.CALL_DONE, payload, extra)
+        self.after_call(firing, iteration, error, payload.get("response"))
         self.drain()
         self.finish_if_idle()
 
-    def after_call(
-        self,
-        run: StepRun,
-        iteration: Iteration,
-        directive: _Directive,
-        *,
-        handled: bool,
-        extra: dict[str, Any],
-    ) -> None:
-        error = extra.get("error")
-        if directive.fail is not None:
-            self.end_iteration(run, iteration, FAILED, {"kind": "fail", "message": directive.fail})
-        elif directive.skip is not None:
-            self.end_iteration(run, iteration, SKIPPED, None)
-        elif directive.call is not None:
-            self.issue_call(run, iteration, directive.call)
-        elif directive.retry is not None and iteration.attempt < directive.retry.max_attempts:
-            delay = directive.retry.delay_for(iteration.attempt)
-            self.issue_call(run, iteration, None, delay=delay)
-        elif error is not None and (not handled or directive.retry is not None):
-            self.end_iteration(run, iteration, FAILED, error)
+    def after_call(self, firing: Firing, iteration: Iteration, error: Any, response: Any) -> None:
+        """What a reported call leads to: a fired `fail`/`skip`, another call, a retry, or
+        the end of the iteration (failed when its error went unhandled)."""
+        run = firing.run
+        verdict = firing.verdict()
+        if verdict is not None:
+            self.end_iteration(run, iteration, *verdict)
+        elif firing.call is not None:
+            self.issue_call(firing, iteration, firing.call)
+        elif firing.retry is not None and iteration.attempt < firing.retry.max_attempts:
+            delay = firing.retry.delay_for(iteration.attempt)
+            self.issue_call(firing, iteration, None, delay=delay)
+        elif error is not None and (not firing.fired or firing.retry is not None):
+            self.end_iteration(run, iteration, StepStatus.FAILED, error)
         else:
             if not iteration.result_set:
-                iteration.result = extra.get("response")
-            self.end_iteration(run, iteration, COMPLETED, None)
+                iteration.result = response
+            self.end_iteration(run, iteration, StepStatus.COMPLETED, None)
+
+    # --- the one reaction routine --------------------------------------------------------
+
+    def react(
+        self,
+        run: StepRun,
+        iteration: Iteration | None,
+        name: EventName,
+        payload: dict[str, Any],
+        extra: dict[str, Any],
+    ) -> Firing:
+        """Fire the step's first case entry whose `when` holds on this event and apply its
+        `then` actions; the Firing says what they ask of the current call. The scope is
+        built once for the whole event; a rule that cannot be applied fails the step."""
+        firing = Firing(run, iteration, self.scope(run, iteration, name, payload, extra))
+        for index, entry in enumerate(self.playbook.step(run.step).case):
+            holds, reason = evaluate_when(entry.when, firing.scope.names)
+            if reason is not None:
+                self.reaction.diagnostics.append(
+                    {"step": run.step, "case": index, "event": name, "reason": reason}
+                )
+            if holds:
+                firing.fired = True
+                try:
+                    apply_actions(firing, entry.then)
+                except (TemplateError, EngineError) as exc:
+                    firing.fail = f"step {run.step!r}, rule on {name}: {exc}"
+                break
+        for sink in firing.sinks:
+            self.issue_sink(run, sink)
+        return firing
 
     # --- steps -------------------------------------------------------------------------
 
@@ -237,12 +225,14 @@ class _Applier:
         self._entries.append((step_name, passed_args))
 
     def drain(self) -> None:
-        while self._entries and self.state.status == RUNNING:
+        while self._entries and self.state.status == ExecutionStatus.RUNNING:
             self._cascade += 1
             if self._cascade > MAX_CASCADE:
-                self.fail_execution(
+                _fail(
+                    self.state,
+                    self.reaction,
                     f"more than {MAX_CASCADE} step entries caused by one event: the playbook "
-                    "loops through steps that never call a tool"
+                    "loops through steps that never call a tool",
                 )
                 return
             step_name, passed_args = self._entries.popleft()
@@ -259,7 +249,9 @@ class _Applier:
                 return
             items = self.loop_items(step, run)
         except (TemplateError, EngineError) as exc:
-            self.exit_step(run, FAILED, None, {"kind": "template", "message": str(exc)})
+            self.exit_step(
+                run, StepStatus.FAILED, None, {"kind": ErrorKind.TEMPLATE, "message": str(exc)}
+            )
             return
         run.loop = LoopState(
             items=items,
@@ -280,8 +272,8 @@ class _Applier:
     def loop_items(self, step: Step, run: StepRun) -> list[Any]:
         assert step.loop is not None
         source = step.loop.in_
-        scope = self.scope(run, None)
-        items = evaluate(source, scope) if isinstance(source, str) else render_value(source, scope)
+        names = self.scope(run, None, EventName.STEP_ENTER, {}).names
+        items = evaluate(source, names) if isinstance(source, str) else render_value(source, names)
         if isinstance(items, dict):
             items = [{"key": k, "value": v} for k, v in items.items()]
         if not isinstance(items, list | tuple):
@@ -304,7 +296,7 @@ class _Applier:
                 and loop.next_index < len(loop.items)
                 and loop.in_flight < loop.max_in_flight
                 and run.run_id in self.state.runs
-                and self.state.status == RUNNING
+                and self.state.status == ExecutionStatus.RUNNING
             ):
                 index = loop.next_index
                 loop.next_index += 1
@@ -318,43 +310,48 @@ class _Applier:
         run.iterations[index] = iteration
         try:
             # The step's own args, rendered (per item in a loop), under those passed by next.
-            iteration.args = {**self.render(step.args, run, iteration), **run.args}
+            own: dict[str, Any] = {}
+            if step.args:
+                names = self.scope(run, iteration, EventName.STEP_ENTER, {}).names
+                own = render_value(step.args, names)
+            iteration.args = {**own, **run.args}
         except TemplateError as exc:
-            self.end_iteration(run, iteration, FAILED, {"kind": "template", "message": str(exc)})
+            self.end_iteration(
+                run, iteration, StepStatus.FAILED, {"kind": ErrorKind.TEMPLATE, "message": str(exc)}
+            )
             return
         if run.loop is None:
             run.args = iteration.args
         payload: dict[str, Any] = {"args": iteration.args, "run": run.run_id}
         if run.loop is not None:
             payload["iteration"] = index
-        self.emit("step.enter", run.step, None, payload)
-        thens = self.fire(run, iteration, "step.enter", {}, payload)
-        directive = self.apply_thens(run, iteration, thens or [], {}, payload, "step.enter")
-        if directive.fail is not None:
-            self.end_iteration(run, iteration, FAILED, {"kind": "fail", "message": directive.fail})
-        elif directive.skip is not None:
-            self.end_iteration(run, iteration, SKIPPED, None)
+        self.emit(EventName.STEP_ENTER, run.step, None, payload)
+        firing = self.react(run, iteration, EventName.STEP_ENTER, payload, {})
+        verdict = firing.verdict()
+        if verdict is not None:
+            self.end_iteration(run, iteration, *verdict)
         else:
-            self.issue_call(run, iteration, directive.call or {})
+            self.issue_call(firing, iteration, firing.call or {})
 
     def issue_call(
         self,
-        run: StepRun,
+        firing: Firing,
         iteration: Iteration,
         overrides: dict[str, Any] | None,
         *,
         delay: float = 0.0,
     ) -> None:
         """Issue a call: a new one (`overrides` merged over the last config), or the same
-        call again (`overrides` None: a retry)."""
+        call again (`overrides` None: a retry). Templates see the firing event's scope."""
+        run = firing.run
         step = self.playbook.step(run.step)
         if iteration.calls >= step.max_iterations:
             self.end_iteration(
                 run,
                 iteration,
-                FAILED,
+                StepStatus.FAILED,
                 {
-                    "kind": "max_iterations",
+                    "kind": ErrorKind.MAX_ITERATIONS,
                     "message": (
                         f"step {run.step!r} reached max_iterations ({step.max_iterations} "
                         "calls); raise `max_iterations` on the step if more are expected"
@@ -363,7 +360,7 @@ class _Applier:
             )
             return
         try:
-            kind, config, args = self.tool_call(step, run, iteration)
+            kind, config, args = self.tool_call(step, iteration, firing.scope)
             if overrides is None:
                 config = iteration.config if iteration.config is not None else config
                 iteration.attempt += 1
@@ -372,7 +369,9 @@ class _Applier:
                 config = _deep_merge(copy.deepcopy(base), overrides)
                 iteration.attempt = 1
         except TemplateError as exc:
-            self.end_iteration(run, iteration, FAILED, {"kind": "template", "message": str(exc)})
+            self.end_iteration(
+                run, iteration, StepStatus.FAILED, {"kind": ErrorKind.TEMPLATE, "message": str(exc)}
+            )
             return
         iteration.calls += 1
         iteration.config = config
@@ -401,7 +400,7 @@ class _Applier:
     ) -> None:
         """Record a command as outstanding and hand it to the daemon to insert."""
         self.state.commands[run_key] = {"run_id": run.run_id, "step": run.step, **bookkeeping}
-        self.commands.append(
+        self.reaction.commands.append(
             Command(
                 execution_id=self.state.execution_id,
                 step=run.step,
@@ -417,36 +416,43 @@ class _Applier:
         )
 
     def tool_call(
-        self, step: Step, run: StepRun, iteration: Iteration
+        self, step: Step, iteration: Iteration, scope: Scope
     ) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """The kind, rendered config and args of the step's tool (workbook resolved)."""
         tool = step.tool
         args = iteration.args
         if tool.kind == "workbook":
-            task = tool.workbook_task
             own = tool.config()
             task_args = own.get("args", own.get("with", {}))
-            scope = self.scope(run, iteration)
-            args = {**args, **render_value(task_args, scope)}
-            tool = self.playbook.workbook_tool(task)
-            scope = {**scope, "args": args}
-            return tool.kind, render_value(tool.config(), scope), args
+            args = {**args, **render_value(task_args, scope.names)}
+            tool = self.playbook.workbook_tool(step.tool.workbook_task)
+            return tool.kind, render_value(tool.config(), scope.with_args(args)), args
         if iteration.config is not None:
             return tool.kind, iteration.config, args
-        return tool.kind, self.render(tool.config(), run, iteration), args
+        return tool.kind, render_value(tool.config(), scope.names), args
 
     def command_context(self, step: Step, iteration: Iteration) -> dict[str, Any]:
         context: dict[str, Any] = {"iteration": iteration.index, "attempt": iteration.attempt}
-        secrets = tool_secrets(self.playbook, step)
+        secrets = self.compiled.secrets[step.step]
         if secrets:
-            context["secrets"] = secrets
+            context["secrets"] = list(secrets)
         return context
 
-    def end_iteration(self, run: StepRun, iteration: Iteration, status: str, error: Any) -> None:
+    def issue_sink(self, run: StepRun, sink: SinkCall) -> None:
+        self.state.sink_seq += 1
+        run_key = f"{run.run_id}/sink/{self.state.sink_seq}"
+        self.enqueue(
+            run, run_key, {"kind": "sink"}, sink.kind, sink.config, sink.args, {"sink": True}
+        )
+
+    def end_iteration(
+        self, run: StepRun, iteration: Iteration, status: StepStatus, error: Any
+    ) -> None:
         iteration.status = status
         iteration.error = error
         if run.loop is None:
-            result = iteration.result if iteration.result_set or status != FAILED else None
+            failed = status == StepStatus.FAILED
+            result = iteration.result if iteration.result_set or not failed else None
             if iteration.result_set:
                 run.result, run.result_set = iteration.result, True
             self.exit_step(run, status, result, error)
@@ -457,7 +463,7 @@ class _Applier:
         # Nothing refers to a finished iteration again (its result is in loop.results):
         # the state keeps only iterations in flight, however long the loop.
         run.iterations.pop(iteration.index, None)
-        if status == FAILED and not loop.failed:
+        if status == StepStatus.FAILED and not loop.failed:
             loop.failed, loop.error = True, error
         all_started = loop.failed or loop.next_index >= len(loop.items)
         if loop.finished >= loop.next_index and all_started:
@@ -469,263 +475,174 @@ class _Applier:
         loop = run.loop
         assert loop is not None
         result = list(loop.results)
-        extra = {"result": result}
-        payload = {"result": result}
-        self.emit("loop.done", run.step, FAILED if loop.failed else COMPLETED, payload)
-        thens = self.fire(run, None, "loop.done", extra, payload)
-        directive = self.apply_thens(run, None, thens or [], extra, payload, "loop.done")
-        status, error = (FAILED, loop.error) if loop.failed else (COMPLETED, None)
-        if directive.fail is not None:
-            status, error = FAILED, {"kind": "fail", "message": directive.fail}
-        elif directive.skip is not None:
-            status = SKIPPED
+        status, error = (
+            (StepStatus.FAILED, loop.error) if loop.failed else (StepStatus.COMPLETED, None)
+        )
+        self.emit(EventName.LOOP_DONE, run.step, status, {"result": result})
+        firing = self.react(run, None, EventName.LOOP_DONE, {"result": result}, {"result": result})
+        verdict = firing.verdict()
+        if verdict is not None:
+            status, error = verdict[0], verdict[1] or error  # a skip keeps the loop's error
         self.exit_step(run, status, result, error)
 
-    def exit_step(self, run: StepRun, status: str, result: Any, error: Any) -> None:
+    def exit_step(self, run: StepRun, status: StepStatus, result: Any, error: Any) -> None:
         if run.result_set:
             result = run.result
         extra: dict[str, Any] = {"result": result, "status": status}
         if error is not None:
             extra["error"] = error
-        payload = dict(extra)
-        thens = self.fire(run, None, "step.exit", extra, payload)
-        directive = self.apply_thens(run, None, thens or [], extra, payload, "step.exit")
-        if directive.fail is not None:
-            status, error = FAILED, {"kind": "fail", "message": directive.fail}
+        firing = self.react(run, None, EventName.STEP_EXIT, dict(extra), extra)
+        if firing.fail is not None:  # a skip cannot undo a step that has ended
+            status, error = StepStatus.FAILED, {"kind": ErrorKind.FAIL, "message": firing.fail}
         if run.result_set:
             result = run.result
         exit_payload: dict[str, Any] = {"result": result, "status": status, "run": run.run_id}
         if error is not None:
             exit_payload["error"] = error
-        self.emit("step.exit", run.step, status, exit_payload)
+        self.emit(EventName.STEP_EXIT, run.step, status, exit_payload)
         self.state.runs.pop(run.run_id, None)
-        self.state.step_results[run.step] = result
+        firing.scope.write_step_result(run.step, result)
         self.state.last_result = result
         if run.next_fired:
             targets = run.next_fired
-        elif status == FAILED:
+        elif status == StepStatus.FAILED:
             targets = []
             self.state.failures.append({"step": run.step, "error": _message(error)})
         else:
             step = self.playbook.step(run.step)
-            scope = self.scope(run, None, extra)
             try:
-                targets = [{"step": t.step, "args": render_value(t.args, scope)} for t in step.next]
+                targets = [
+                    {"step": t.step, "args": render_value(t.args, firing.scope.names)}
+                    for t in step.next
+                ]
             except TemplateError as exc:
                 self.state.failures.append({"step": run.step, "error": f"next args: {exc}"})
                 targets = []
         for target in targets:
             self.schedule_enter(target["step"], target["args"])
 
-    # --- rules -------------------------------------------------------------------------
-
-    def fire(
-        self,
-        run: StepRun,
-        iteration: Iteration | None,
-        event_name: str,
-        extra: dict[str, Any],
-        payload: dict[str, Any],
-    ) -> list[Then] | None:
-        """The `then` list of the first case entry whose `when` holds, or None."""
-        step = self.playbook.step(run.step)
-        if not step.case:
-            return None
-        scope = self.scope(run, iteration, extra, event_name, payload)
-        for index, entry in enumerate(step.case):
-            holds, reason = evaluate_when(entry.when, scope)
-            if reason is not None:
-                self.diagnostics.append(
-                    {"step": run.step, "case": index, "event": event_name, "reason": reason}
-                )
-            if holds:
-                return entry.then
-        return None
-
-    def apply_thens(
-        self,
-        run: StepRun,
-        iteration: Iteration | None,
-        thens: list[Then],
-        extra: dict[str, Any],
-        payload: dict[str, Any],
-        event_name: str,
-    ) -> _Directive:
-        directive = _Directive()
-
-        def scope() -> dict[str, Any]:
-            return self.scope(run, iteration, extra, event_name, payload)
-
-        try:
-            for then in thens:
-                self.apply_then(run, iteration, then, scope, directive)
-        except (TemplateError, EngineError) as exc:
-            directive.fail = f"step {run.step!r}, rule on {event_name}: {exc}"
-        return directive
-
-    def apply_then(
-        self,
-        run: StepRun,
-        iteration: Iteration | None,
-        then: Then,
-        scope: Callable[[], dict[str, Any]],
-        directive: _Directive,
-    ) -> None:
-        if then.set is not None:
-            updates = render_value(then.set, scope())
-            for key, value in updates.items():
-                if key == "ctx" and isinstance(value, dict):
-                    self.state.ctx.update(value)
-                else:
-                    self.state.ctx[key] = value
-        if then.collect is not None:
-            self.collect(then.collect.from_, then.collect.into, then.collect.mode, scope())
-        if then.result is not None:
-            action = then.result
-            value = (
-                evaluate(action.from_, scope())
-                if action.from_ is not None
-                else render_value(action.value, scope())
-            )
-            target: Iteration | StepRun = iteration if iteration is not None else run
-            target.result, target.result_set = value, True
-        if then.call is not None:
-            directive.call = render_value(then.call, scope())
-        if then.retry is not None:
-            directive.retry = then.retry
-        if then.next is not None:
-            rendered_scope = scope()
-            for target_step in then.next:
-                run.next_fired.append(
-                    {
-                        "step": target_step.step,
-                        "args": render_value(target_step.args, rendered_scope),
-                    }
-                )
-        if then.fail is not None:
-            directive.fail = str(render_value(then.fail.message, scope()))
-        if then.skip is not None:
-            directive.skip = str(render_value(then.skip.reason, scope()))
-        if then.sink is not None:
-            self.issue_sink(run, then.sink, scope())
-
-    def collect(self, source: str, into: str, mode: str, scope: dict[str, Any]) -> None:
-        value = evaluate(source, scope)
-        if mode == "replace":
-            self.state.ctx[into] = value
-            return
-        current = self.state.ctx.get(into)
-        current = [] if current is None else current
-        if not isinstance(current, list):
-            raise EngineError(f"collect into {into!r}: ctx.{into} is not a list")
-        if mode == "extend":
-            if not isinstance(value, list | tuple):
-                raise EngineError(
-                    f"collect mode extend needs a list from {source!r}, got {type(value).__name__}"
-                )
-            current = [*current, *value]
-        else:
-            current = [*current, value]
-        self.state.ctx[into] = current
-
-    def issue_sink(self, run: StepRun, sink: Sink, scope: dict[str, Any]) -> None:
-        """Run another tool on this step's data, as its own command."""
-        kind = sink.tool.kind
-        rendered_args = render_value(sink.args, scope)
-        rendered_config = render_value(sink.tool.config(), {**scope, "args": rendered_args})
-        self.state.sink_seq += 1
-        run_key = f"{run.run_id}/sink/{self.state.sink_seq}"
-        self.enqueue(
-            run, run_key, {"kind": "sink"}, kind, rendered_config, rendered_args, {"sink": True}
-        )
-
     # --- helpers -----------------------------------------------------------------------
 
     def scope(
         self,
-        run: StepRun | None,
+        run: StepRun,
         iteration: Iteration | None,
+        name: EventName,
+        payload: dict[str, Any],
         extra: dict[str, Any] | None = None,
-        event_name: str | None = None,
-        payload: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Scope:
         loop = None
-        if run is not None and run.loop is not None and iteration is not None:
+        if run.loop is not None and iteration is not None:
             loop = (run.loop, iteration)
-        if iteration is not None and iteration.status == RUNNING and iteration.args:
+        if iteration is not None and iteration.status == StepStatus.RUNNING and iteration.args:
             args = iteration.args
         else:
-            args = run.args if run is not None else {}
-        return build_scope(
+            args = run.args
+        return Scope(
             self.state,
             args=args,
-            event={
-                "name": event_name or self.event.name,
-                "step": run.step if run is not None else self.event.step,
-                "payload": payload if payload is not None else self.event.payload,
-            },
+            event={"name": name, "step": run.step, "payload": payload},
             loop=loop,
-            extra=extra or {},
+            extra=extra,
         )
 
-    def render(self, value: Any, run: StepRun, iteration: Iteration | None) -> Any:
-        return render_value(value, self.scope(run, iteration, None, "step.enter", {}))
-
     def emit(
-        self, name: str, step: str | None, status: str | None, payload: dict[str, Any]
+        self, name: EventName, step: str | None, status: str | None, payload: dict[str, Any]
     ) -> None:
-        self.events.append(EmittedEvent(name, step, status, payload))
+        self.reaction.events.append(EmittedEvent(name, step, status, payload))
 
     def note(self, message: str) -> None:
-        self.diagnostics.append({"note": message})
-
-    def fail_execution(self, message: str) -> None:
-        self.state.failures.append({"step": None, "error": message})
-        self.state.runs.clear()
-        self.state.commands.clear()
-        self.cancel_pending = True
-        self.complete()
+        self.reaction.diagnostics.append({"note": message})
 
     def finish_if_idle(self) -> None:
-        if self.state.status == RUNNING and not self.state.runs and not self.state.commands:
-            self.complete()
-
-    def complete(self) -> None:
         state = self.state
-        state.result = state.last_result
-        if state.failures:
-            state.status = FAILED
-            state.error = "; ".join(
-                f"step {f['step']!r}: {f['error']}" if f["step"] else str(f["error"])
-                for f in state.failures
-            )
-            self.emit(
-                "workflow.failed",
-                None,
-                FAILED,
-                {"error": state.error, "failures": state.failures, "result": state.result},
-            )
-        else:
-            state.status = COMPLETED
-            self.emit("workflow.complete", None, COMPLETED, {"result": state.result})
-        self.parent_report = _parent_report(state)
+        if state.status == ExecutionStatus.RUNNING and not state.runs and not state.commands:
+            _finish(state, self.reaction)
+
+
+def _finish(state: ExecutionState, reaction: Reaction) -> None:
+    """Nothing runs any more: the execution completes, or fails if a step failed unhandled."""
+    if state.failures:
+        _fail(state, reaction, None)
+        return
+    state.status = ExecutionStatus.COMPLETED
+    state.result = state.last_result
+    reaction.events.append(
+        EmittedEvent(
+            EventName.WORKFLOW_COMPLETE,
+            None,
+            ExecutionStatus.COMPLETED,
+            {"result": state.result},
+        )
+    )
+    reaction.parent_report = _parent_report(state)
+
+
+def _fail(state: ExecutionState, reaction: Reaction, message: str | None) -> None:
+    """The one way an execution fails: `workflow.failed` naming every failure (plus
+    `message`, a failure of the execution itself), its step runs and outstanding commands
+    dropped, its pending commands cancelled and its parent told."""
+    if message is not None:
+        state.failures.append({"step": None, "error": message})
+    state.status = ExecutionStatus.FAILED
+    state.result = state.last_result
+    state.error = "; ".join(
+        f"step {f['step']!r}: {f['error']}" if f["step"] else str(f["error"])
+        for f in state.failures
+    )
+    state.runs.clear()
+    state.commands.clear()
+    reaction.cancel_pending = True
+    reaction.events.append(
+        EmittedEvent(
+            EventName.WORKFLOW_FAILED,
+            None,
+            ExecutionStatus.FAILED,
+            {"error": state.error, "failures": state.failures, "result": state.result},
+        )
+    )
+    reaction.parent_report = _parent_report(state)
+
+
+def _state_of_start(event: InputEvent) -> ExecutionState:
+    """The execution a `workflow.start` names, before anything of its playbook ran."""
+    payload = event.payload or {}
+    path = payload.get("path")
+    return ExecutionState(
+        execution_id=event.execution_id,
+        path=str(path) if path else "",
+        version=0,
+        parent=_parent_of(payload),
+    )
+
+
+def _parent_of(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The parent a child's start payload names; anything malformed names none (it would
+    make the execution row unwritable)."""
+    parent = payload.get("parent")
+    if not isinstance(parent, dict) or not isinstance(parent.get("execution_id"), str):
+        return None
+    queue_id = parent.get("queue_id")
+    if queue_id is not None and (not isinstance(queue_id, int) or isinstance(queue_id, bool)):
+        return None
+    return parent
 
 
 def _parent_report(state: ExecutionState) -> ParentReport | None:
     parent = state.parent
     if not parent or parent.get("queue_id") is None:
         return None
-    if state.status == COMPLETED:
+    if state.status == ExecutionStatus.COMPLETED:
         return ParentReport(
-            parent["execution_id"], int(parent["queue_id"]), True, {"response": state.result}
+            parent["execution_id"], parent["queue_id"], True, {"response": state.result}
         )
     return ParentReport(
         parent["execution_id"],
-        int(parent["queue_id"]),
+        parent["queue_id"],
         False,
         {
             "error": {
-                "kind": "playbook",
+                "kind": ErrorKind.CHILD_FAILED,
                 "message": f"child execution {state.execution_id} {state.status}: {state.error}",
                 "execution_id": state.execution_id,
             }

@@ -14,15 +14,11 @@ import logging
 import os
 import socket
 import sys
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import psycopg
 
-from noetl_pg.dsl import Playbook, PlaybookError, parse_playbook
-from noetl_pg.engine.core import apply_event
-from noetl_pg.engine.outcome import InputEvent, Outcome
-from noetl_pg.engine.state import TERMINAL, ExecutionState
+from noetl_pg.engine.apply import EventApplier, storable_text
 from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.config import resolve_dsn
 from noetl_pg.store.db import async_pool
@@ -30,20 +26,6 @@ from noetl_pg.store.engine_store import EngineStore
 from noetl_pg.store.notifier import Notifier
 
 log = logging.getLogger("noetl_pg.engine")
-
-
-@dataclass
-class _Batch:
-    """What one transaction writes."""
-
-    commands: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    marks: list[dict[str, Any]] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    parent_reports: list[Any] = field(default_factory=list)
-    states: dict[str, ExecutionState] = field(default_factory=dict)
-    applied: dict[str, int] = field(default_factory=dict)
-    last_event: dict[str, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -62,8 +44,8 @@ class Engine:
         self.batch_events = batch_events
         self.safety_interval = safety_interval
         self.notifier = Notifier(dsn, "noetl_event", name=self.engine_id)
+        self.applier = EventApplier(batch_events=batch_events)
         self._stopping = asyncio.Event()
-        self._playbooks: dict[tuple[str, int], Playbook] = {}
         self._full = False
 
     def stop(self) -> None:
@@ -118,7 +100,9 @@ class Engine:
         async with pool.connection() as conn:
             try:
                 async with conn.transaction():
-                    return await self._apply_claimed(EngineStore(conn, self.engine_id), None)
+                    store = EngineStore(conn, self.engine_id)
+                    ids = await store.claim_executions(batch=self.batch_executions, scan=4096)
+                    return await self._apply(store, ids)
             except psycopg.DatabaseError as exc:
                 if isinstance(exc, psycopg.OperationalError):
                     raise
@@ -132,237 +116,44 @@ class Engine:
             total += await self._apply_one(pool, execution_id)
         return total
 
-    async def _apply_one(self, pool, execution_id: str) -> int:
-        async with pool.connection() as conn:
-            try:
-                async with conn.transaction():
-                    return await self._apply_claimed(
-                        EngineStore(conn, self.engine_id), execution_id
-                    )
-            except psycopg.DatabaseError as exc:
-                if isinstance(exc, psycopg.OperationalError):
-                    raise
-                failure = f"the engine could not store the effects of this event: {exc}"
-        async with pool.connection() as conn, conn.transaction():
-            return await self._quarantine(EngineStore(conn, self.engine_id), execution_id, failure)
-
-    async def _apply_claimed(self, store: EngineStore, only: str | None) -> int:
-        if only is None:
-            ids = await store.claim_executions(batch=self.batch_executions, scan=4096)
-        else:
-            ids = [only] if await store.lock_execution(only) else []
+    async def _apply(self, store: EngineStore, ids: list[str]) -> int:
         if not ids:
             return 0
-        rows, executions = await store.load_batch(ids, self.batch_events)
-        self._full = len(ids) >= self.batch_executions or len(rows) >= self.batch_events
-        start_paths = {
-            row["payload"]["path"]
-            for row in rows
-            if row["event_type"] == "workflow.start"
-            and isinstance(row["payload"], dict)
-            and isinstance(row["payload"].get("path"), str)
-        }
-        latest = await store.latest_versions(sorted(start_paths))
-        batch = _Batch()
-        for row in rows:
-            await self._apply_row(store, row, executions, latest, batch)
-        await self._write(store, batch)
-        return len(rows)
+        count = await self.applier.apply(store, ids)
+        self._full = len(ids) >= self.batch_executions or count >= self.batch_events
+        return count
 
-    async def _apply_row(
-        self,
-        store: EngineStore,
-        row: dict[str, Any],
-        executions: dict[str, dict[str, Any]],
-        latest: dict[str, int],
-        batch: _Batch,
-    ) -> None:
-        execution_id = row["execution_id"]
-        event = InputEvent(
-            event_id=row["event_id"],
-            execution_id=execution_id,
-            name=row["event_type"],
-            step=row["node_name"],
-            payload=row["payload"] if isinstance(row["payload"], dict) else {},
-            queue_id=row["queue_id"],
-        )
-        state = batch.states.get(execution_id)
-        if state is None and execution_id in executions:
-            state = ExecutionState.from_row(executions[execution_id])
+    async def _apply_one(self, pool, execution_id: str) -> int:
+        """One execution alone; if its effects cannot be stored, it is quarantined: failed
+        from its stored state (parent told), its waiting events refused with the reason."""
         try:
-            playbook, version, problem = await self._playbook_for(store, state, event, latest)
-            if problem is not None:
-                outcome = Outcome(state=state, error=problem)
-            else:
-                outcome = apply_event(state, event, playbook, version)
-        except Exception as exc:  # a bug must not wedge the execution: record it, move on
-            log.exception("applying event %s failed", event.event_id)
-            outcome = _internal_failure(state, event, exc)
-        self._collect(batch, event, outcome)
-
-    async def _playbook_for(
-        self,
-        store: EngineStore,
-        state: ExecutionState | None,
-        event: InputEvent,
-        latest: dict[str, int],
-    ) -> tuple[Playbook | None, int, str | None]:
-        if event.name == "workflow.start" and state is None:
-            path = event.payload.get("path")
-            if not isinstance(path, str) or not path:
-                return None, 0, "workflow.start needs `path` in its payload"
-            version = event.payload.get("version")
-            try:
-                version = int(version) if version is not None else None
-            except (TypeError, ValueError):
-                return None, 0, f"workflow.start `version` must be a number, not {version!r}"
-            version = version if version is not None else latest.get(path)
-            if version is None:
-                return None, 0, None  # not registered: the engine fails the execution clearly
-            playbook = await self._playbook(store, path, version)
-            return playbook, version, None
-        if state is None or not state.path or state.version == 0:
-            return None, 0, None
-        playbook = await self._playbook(store, state.path, state.version)
-        if playbook is None:
-            return None, 0, f"playbook {state.path!r} version {state.version} has disappeared"
-        return playbook, state.version, None
-
-    async def _playbook(self, store: EngineStore, path: str, version: int) -> Playbook | None:
-        """A parsed playbook version; versions never change, so each is parsed once."""
-        key = (path, version)
-        if key not in self._playbooks:
-            row = await store.playbook_row(path, version)
-            if row is None:
-                return None
-            try:
-                self._playbooks[key] = parse_playbook(row["yaml"], source=f"{path}@{version}")
-            except PlaybookError as exc:
-                raise RuntimeError(
-                    f"registered playbook {path}@{version} is invalid: {exc}"
-                ) from exc
-        return self._playbooks[key]
-
-    def _collect(self, batch: _Batch, event: InputEvent, outcome: Outcome) -> None:
-        execution_id = event.execution_id
-        mark: dict[str, Any] = {
-            "event_id": event.event_id,
-            "error": outcome.error,
-            "diagnostic": outcome.diagnostics or None,
-            "commands_generated": len(outcome.commands),
-        }
-        batch.marks.append(mark)
-        state = outcome.state
-        if outcome.error is not None or state is None:
-            if outcome.error:
-                log.info("event %s refused: %s", event.event_id, outcome.error)
-            return
-        batch.states[execution_id] = state
-        batch.applied[execution_id] = batch.applied.get(execution_id, 0) + 1
-        batch.last_event[execution_id] = event.event_id
-        for command in outcome.commands:
-            batch.commands.append(
-                {
-                    "execution_id": command.execution_id,
-                    "step": command.step,
-                    "tool_kind": command.tool_kind,
-                    "tool_config": command.tool_config,
-                    "args": command.args,
-                    "context": command.context,
-                    "run_key": command.run_key,
-                    "max_attempts": command.max_attempts,
-                    "priority": command.priority,
-                    "delay_seconds": command.delay_seconds,
-                    "timeout_seconds": command.timeout_seconds,
-                }
+            return await self._locked(pool, execution_id, lambda s: self._apply(s, [execution_id]))
+        except psycopg.DatabaseError as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                raise
+            failure = storable_text(f"the engine could not store the effects of this event: {exc}")
+        try:
+            return await self._locked(
+                pool, execution_id, lambda s: self.applier.quarantine(s, execution_id, failure)
             )
-        for emitted in outcome.events:
-            batch.events.append(
-                {
-                    "execution_id": execution_id,
-                    "event_type": emitted.name,
-                    "node_name": emitted.step,
-                    "status": emitted.status,
-                    "payload": emitted.payload,
-                }
-            )
-        if outcome.cancel_pending:
-            batch.cancelled.append(execution_id)
-        if outcome.parent_report is not None:
-            batch.parent_reports.append(outcome.parent_report)
-
-    async def _write(self, store: EngineStore, batch: _Batch) -> None:
-        inserted = await store.insert_commands(batch.commands)
-        for row in inserted:
-            state = batch.states[row["execution_id"]]
-            if row["run_key"] in state.commands:
-                state.commands[row["run_key"]]["queue_id"] = row["queue_id"]
-        async with store.conn.pipeline():  # nothing below is read back: one round trip
-            await store.insert_events(batch.events)
-            await store.save_executions(
-                [
-                    _execution_row(state, batch.applied[eid], batch.last_event[eid])
-                    for eid, state in batch.states.items()
-                ]
-            )
-            await store.mark_processed(batch.marks)
-            await store.cancel_pending(batch.cancelled)
-            for report in batch.parent_reports:
-                await store.report_to_parent(report.parent_queue_id, report.ok, report.payload)
-
-    async def _quarantine(self, store: EngineStore, execution_id: str, failure: str) -> int:
-        """Mark an execution's waiting events refused and fail it, so nothing loops."""
-        rows = await store.load_events([execution_id], self.batch_events)
-        await store.mark_processed(
-            [
-                {
-                    "event_id": r["event_id"],
-                    "error": failure,
-                    "diagnostic": None,
-                    "commands_generated": 0,
-                }
-                for r in rows
-            ]
+        except psycopg.DatabaseError as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                raise
+            log.error("execution %s could not be failed either (%s)", execution_id, exc)
+        return await self._locked(
+            pool, execution_id, lambda s: self.applier.refuse(s, execution_id, failure)
         )
-        await store.fail_execution(execution_id, failure)
-        await store.cancel_pending([execution_id])
-        log.error("execution %s quarantined: %s", execution_id, failure)
-        return len(rows)
 
-
-def _internal_failure(state: ExecutionState | None, event: InputEvent, exc: Exception) -> Outcome:
-    message = f"internal engine error applying {event.name}: {type(exc).__name__}: {exc}"
-    if state is None or state.status in TERMINAL:
-        return Outcome(state=state, error=message)
-    state.status = "failed"
-    state.error = message
-    state.runs.clear()
-    state.commands.clear()
-    outcome = Outcome(state=state, cancel_pending=True)
-    outcome.diagnostics.append({"note": message})
-    return outcome
-
-
-def _execution_row(state: ExecutionState, applied: int, last_event_id: int) -> dict[str, Any]:
-    parent = state.parent or {}
-    return {
-        "execution_id": state.execution_id,
-        "path": state.path,
-        "version": state.version,
-        "status": state.status,
-        "workload": state.workload,
-        "context": state.ctx,
-        "step_results": state.step_results,
-        "active_steps": state.active_steps,
-        "state": state.internal_json(),
-        "result": state.result,
-        "error": state.error,
-        "parent_execution_id": parent.get("execution_id"),
-        "parent_queue_id": parent.get("queue_id"),
-        "last_event_id": last_event_id,
-        "events_applied": applied,
-        "finished": state.status in TERMINAL,
-    }
+    async def _locked(
+        self, pool, execution_id: str, work: Callable[[EngineStore], Awaitable[int]]
+    ) -> int:
+        """Run `work` in a transaction of its own holding the execution's lock (0 when
+        another engine holds it: that engine applies it)."""
+        async with pool.connection() as conn, conn.transaction():
+            store = EngineStore(conn, self.engine_id)
+            if not await store.lock_execution(execution_id):
+                return 0
+            return await work(store)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,12 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-SKIPPED = "skipped"
-CANCELLED = "cancelled"
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+from noetl_pg.protocol import ExecutionStatus, StepStatus
 
 
 @dataclass
@@ -31,7 +26,7 @@ class Iteration:
     config: dict[str, Any] | None = None  # rendered config of the last call
     result: Any = None
     result_set: bool = False
-    status: str = RUNNING
+    status: StepStatus = StepStatus.RUNNING
     error: Any = None
 
     def to_json(self) -> dict[str, Any]:
@@ -39,7 +34,7 @@ class Iteration:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Iteration:
-        return cls(**data)
+        return cls(**{**data, "status": StepStatus(data["status"])})
 
 
 @dataclass
@@ -110,12 +105,13 @@ class ExecutionState:
     execution_id: str
     path: str
     version: int
-    status: str = RUNNING
+    status: ExecutionStatus = ExecutionStatus.RUNNING
     workload: dict[str, Any] = field(default_factory=dict)
     ctx: dict[str, Any] = field(default_factory=dict)
     step_results: dict[str, Any] = field(default_factory=dict)
     runs: dict[str, StepRun] = field(default_factory=dict)
-    # run_key -> {"run_id", "iteration", "kind": "call" | "sink", "queue_id"}
+    # run_key -> {"run_id", "step", "iteration", "kind": "call" | "sink"}; a call.done
+    # finds its command by the run_key of its queue row
     commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_seq: int = 0
     sink_seq: int = 0
@@ -132,14 +128,6 @@ class ExecutionState:
             if run.step not in seen:
                 seen.append(run.step)
         return seen
-
-    def command_for_queue_id(self, queue_id: int | None) -> str | None:
-        if queue_id is None:
-            return None
-        for key, command in self.commands.items():
-            if command.get("queue_id") == queue_id:
-                return key
-        return None
 
     def internal_json(self) -> dict[str, Any]:
         """The engine's bookkeeping, stored in `noetl.execution.state`."""
@@ -160,7 +148,7 @@ class ExecutionState:
             execution_id=row["execution_id"],
             path=row["path"],
             version=row["version"],
-            status=row["status"],
+            status=ExecutionStatus(row["status"]),
             workload=row["workload"] or {},
             ctx=row["context"] or {},
             step_results=row["step_results"] or {},

@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from noetl_pg.protocol import CommandStatus
 from noetl_pg.store.queries import query
 
 
@@ -22,11 +23,6 @@ class EngineStore:
     async def lock_execution(self, execution_id: str) -> bool:
         cur = await self.conn.execute(query("lock_execution"), {"execution_id": execution_id})
         return bool((await cur.fetchone())["locked"])
-
-    async def fail_execution(self, execution_id: str, error: str) -> None:
-        await self.conn.execute(
-            query("fail_execution"), {"execution_id": execution_id, "error": error}
-        )
 
     async def load_batch(
         self, ids: list[str], limit: int
@@ -59,11 +55,9 @@ class EngineStore:
         )
         return await cur.fetchone()
 
-    async def insert_commands(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not rows:
-            return []
-        cur = await self.conn.execute(query("insert_commands"), {"rows": Jsonb(rows)})
-        return await cur.fetchall()
+    async def insert_commands(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.conn.execute(query("insert_commands"), {"rows": Jsonb(rows)})
 
     async def insert_events(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -92,8 +86,8 @@ class EngineStore:
             query("report_to_parent"),
             {
                 "queue_id": queue_id,
-                "queue_status": "done" if ok else "failed",
-                "event_status": "ok" if ok else "error",
+                "queue_status": CommandStatus.of_outcome(ok),
+                "ok": ok,
                 "payload": Jsonb(payload),
             },
         )

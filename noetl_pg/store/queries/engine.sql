@@ -20,11 +20,15 @@ SELECT execution_id
  LIMIT %(batch)s;
 
 -- name: load_unprocessed_events
--- The claimed executions' events to apply, in insertion order.
-SELECT event_id, execution_id, event_type, node_name, payload, queue_id
-  FROM noetl.event
- WHERE execution_id = ANY(%(ids)s) AND processed_at IS NULL
- ORDER BY event_id
+-- The claimed executions' events to apply, in insertion order. `run_key` names the
+-- command a call.done reports on: that of the queue row (of this execution) the event's
+-- queue_id names; only an event that names no queue row may name it in its payload.
+SELECT e.event_id, e.execution_id, e.event_type, e.node_name, e.payload,
+       CASE WHEN e.queue_id IS NULL THEN e.payload ->> 'run_key' ELSE q.run_key END AS run_key
+  FROM noetl.event e
+  LEFT JOIN noetl.queue q ON q.queue_id = e.queue_id AND q.execution_id = e.execution_id
+ WHERE e.execution_id = ANY(%(ids)s) AND e.processed_at IS NULL
+ ORDER BY e.event_id
  LIMIT %(limit)s;
 
 -- name: load_executions
@@ -44,8 +48,7 @@ SELECT r.execution_id, r.step, r.tool_kind, r.tool_config, r.args, r.context, r.
   FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
         execution_id text, step text, tool_kind text, tool_config jsonb, args jsonb,
         context jsonb, run_key text, max_attempts int, priority int,
-        delay_seconds float8, timeout_seconds float8)
-RETURNING queue_id, execution_id, run_key;
+        delay_seconds float8, timeout_seconds float8);
 
 -- name: insert_engine_events
 -- The engine's own events, already applied when written. A function scan yields the
@@ -58,7 +61,8 @@ SELECT r.execution_id, r.event_type, r.node_name, r.status, r.payload,
         execution_id text, event_type text, node_name text, status text, payload jsonb);
 
 -- name: save_executions
--- Insert new executions and update applied ones, all in one statement.
+-- Insert new executions and update applied ones, all in one statement (an execution
+-- failed by quarantine applied no event: its last_event_id stays).
 INSERT INTO noetl.execution AS x (
     execution_id, path, version, status, workload, context, step_results, active_steps,
     state, result, error, parent_execution_id, parent_queue_id, last_event_id,
@@ -80,7 +84,7 @@ ON CONFLICT (execution_id) DO UPDATE SET
     state = EXCLUDED.state,
     result = EXCLUDED.result,
     error = EXCLUDED.error,
-    last_event_id = EXCLUDED.last_event_id,
+    last_event_id = COALESCE(EXCLUDED.last_event_id, x.last_event_id),
     events_applied = x.events_applied + EXCLUDED.events_applied,
     finished_at = COALESCE(x.finished_at, EXCLUDED.finished_at),
     updated_at = clock_timestamp();
@@ -114,7 +118,7 @@ WITH finished AS (
     RETURNING queue_id, execution_id, step, run_key, attempt
 )
 INSERT INTO noetl.event (execution_id, event_type, node_name, status, payload, queue_id)
-SELECT execution_id, 'call.done', step, %(event_status)s,
+SELECT execution_id, 'call.done', step, CASE WHEN %(ok)s THEN 'ok' ELSE 'error' END,
        %(payload)s::jsonb || jsonb_build_object('run_key', run_key, 'attempt', attempt),
        queue_id
   FROM finished;
@@ -122,15 +126,6 @@ SELECT execution_id, 'call.done', step, %(event_status)s,
 -- name: lock_execution
 -- Claim one execution (when a batch had to be split to isolate a failing write).
 SELECT pg_try_advisory_xact_lock(7001, hashtext(%(execution_id)s)) AS locked;
-
--- name: fail_execution
--- Quarantine: the engine could not store an execution's progress; end it visibly (with a
--- row of its own when even its start could not be stored).
-INSERT INTO noetl.execution AS x (execution_id, status, error, finished_at)
-VALUES (%(execution_id)s, 'failed', %(error)s, now())
-ON CONFLICT (execution_id) DO UPDATE
-   SET status = 'failed', error = EXCLUDED.error, finished_at = now(), updated_at = now()
- WHERE x.status NOT IN ('completed', 'failed', 'cancelled');
 
 -- name: latest_playbook_versions
 -- The newest version number of each path that a batch's workflow.start events name.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from tests.support.catalog import register_playbook
 from tests.support.processes import start_daemon, terminate, wait_until
 
@@ -34,6 +37,20 @@ workflow:
 """
 
 
+@contextmanager
+def _engine_and_worker(dsn: str, tmp_path) -> Iterator[None]:
+    """A real engine and a real worker process for the duration of the block."""
+    daemons = [
+        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
+        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
+    ]
+    try:
+        yield
+    finally:
+        for daemon in daemons:
+            terminate(daemon)
+
+
 def _start(conn, execution_id: str, x: int) -> None:
     conn.execute(
         "INSERT INTO noetl.event (execution_id, event_type, payload) VALUES"
@@ -53,11 +70,7 @@ def _status(conn, execution_id: str) -> str | None:
 def test_parent_waits_for_child_and_uses_its_result_or_its_failure(dsn, conn, tmp_path):
     register_playbook(conn, CHILD)
     register_playbook(conn, PARENT)
-    daemons = [
-        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
-        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
-    ]
-    try:
+    with _engine_and_worker(dsn, tmp_path):
         _start(conn, "parent-ok", 2)
         _start(conn, "parent-bad", 50)
         wait_until(
@@ -67,9 +80,6 @@ def test_parent_waits_for_child_and_uses_its_result_or_its_failure(dsn, conn, tm
             ),
             timeout=90,
         )
-    finally:
-        for daemon in daemons:
-            terminate(daemon)
     ok = conn.execute(
         "SELECT status, result FROM noetl.execution WHERE execution_id = 'parent-ok'"
     ).fetchone()
@@ -115,11 +125,7 @@ workflow:
 def test_cancelling_a_parent_cancels_its_running_child(dsn, conn, tmp_path):
     register_playbook(conn, SLOW_CHILD)
     register_playbook(conn, SLOW_PARENT)
-    daemons = [
-        start_daemon("engine", dsn, tmp_path, "--safety-interval", "1"),
-        start_daemon("worker", dsn, tmp_path, "--safety-interval", "1"),
-    ]
-    try:
+    with _engine_and_worker(dsn, tmp_path):
         conn.execute(
             "INSERT INTO noetl.event (execution_id, event_type, payload)"
             " VALUES ('slow-parent', 'workflow.start', '{\"path\": \"tests/slow_parent\"}')"
@@ -130,9 +136,6 @@ def test_cancelling_a_parent_cancels_its_running_child(dsn, conn, tmp_path):
             " VALUES ('slow-parent', 'workflow.cancel', '{\"reason\": \"enough\"}')"
         )
         wait_until(lambda: (_child(conn) or {}).get("status") == "cancelled", timeout=60)
-    finally:
-        for daemon in daemons:
-            terminate(daemon)
     assert _status(conn, "slow-parent") == "cancelled"
     child = _child(conn)
     assert "slow-parent" in child["error"]
@@ -153,3 +156,110 @@ def _child(conn) -> dict | None:
         "SELECT execution_id, status, error FROM noetl.execution"
         " WHERE parent_execution_id = 'slow-parent'"
     ).fetchone()
+
+
+# --- a child that fails outside its rules still tells its parent ------------------------
+
+# PostgreSQL's jsonb refuses a NUL character: this child's effects cannot be stored, so the
+# engine quarantines it (fails it from its stored state in a fresh transaction).
+UNSTORABLE_CHILD = """
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: unstorable_child, path: tests/unstorable_child}
+workflow:
+  - step: start
+    tool: {kind: noop}
+    case:
+      - when: "{{ event.name == 'step.enter' }}"
+        then: {set: {ctx: {bad: "{{ '%c' % 0 }}"}}}
+"""
+
+
+def _parent_of(child_path: str) -> str:
+    return f"""
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {{name: parent_of_child, path: tests/parent_of/{child_path}}}
+workflow:
+  - step: start
+    tool: {{kind: playbook, path: {child_path}}}
+    next: end
+  - step: end
+    tool: {{kind: noop}}
+"""
+
+
+def _run_parent_of(conn, dsn, tmp_path, child_path: str) -> tuple[dict, dict]:
+    """Start the parent of `child_path` with real engine and worker processes; the parent's
+    and the child's execution rows once the parent has ended."""
+    register_playbook(conn, _parent_of(child_path))
+    with _engine_and_worker(dsn, tmp_path):
+        conn.execute(
+            "INSERT INTO noetl.event (execution_id, event_type, payload)"
+            " VALUES ('parent', 'workflow.start', %s::jsonb)",
+            [f'{{"path": "tests/parent_of/{child_path}"}}'],
+        )
+        wait_until(
+            lambda: _status(conn, "parent") in ("completed", "failed", "cancelled"),
+            "the parent ends",
+            timeout=60,
+        )
+    rows = conn.execute(
+        "SELECT execution_id, status, error, parent_execution_id FROM noetl.execution"
+    ).fetchall()
+    by_role = {"parent" if r["parent_execution_id"] is None else "child": r for r in rows}
+    return by_role["parent"], by_role["child"]
+
+
+def _assert_nothing_left_waiting(conn) -> None:
+    left = conn.execute(
+        "SELECT execution_id, step, status FROM noetl.queue"
+        " WHERE status IN ('waiting', 'leased', 'pending')"
+    ).fetchall()
+    assert left == []
+
+
+def _assert_child_failed_visibly(conn, child: dict) -> None:
+    failed = conn.execute(
+        "SELECT payload FROM noetl.event WHERE execution_id = %s"
+        " AND event_type = 'workflow.failed'",
+        [child["execution_id"]],
+    ).fetchall()
+    assert [e["payload"]["error"] for e in failed] == [child["error"]]
+    parent_call = conn.execute(
+        "SELECT status, payload FROM noetl.event WHERE execution_id = 'parent'"
+        " AND event_type = 'call.done'"
+    ).fetchone()
+    assert parent_call["status"] == "error"
+    assert parent_call["payload"]["error"]["kind"] == "child_failed"
+    assert child["error"] in parent_call["payload"]["error"]["message"]
+
+
+def test_a_child_whose_effects_cannot_be_stored_fails_its_parents_step(dsn, conn, tmp_path):
+    register_playbook(conn, UNSTORABLE_CHILD)
+    parent, child = _run_parent_of(conn, dsn, tmp_path, "tests/unstorable_child")
+    assert child["status"] == "failed"
+    assert "could not store" in child["error"]
+    assert "\\u0000 cannot be converted" in child["error"]
+    assert parent["status"] == "failed"
+    assert "step 'start'" in parent["error"]
+    assert child["error"] in parent["error"]
+    _assert_child_failed_visibly(conn, child)
+    _assert_nothing_left_waiting(conn)
+
+
+def test_a_child_the_engine_cannot_apply_fails_its_parents_step(dsn, conn, tmp_path):
+    """An exception inside the engine (here: a registered version that no longer parses)
+    fails the child as any failure does, and the parent hears of it."""
+    conn.execute(
+        "INSERT INTO noetl.playbook (path, version, name, yaml, spec, content_hash)"
+        " VALUES ('tests/broken_child', 1, 'broken_child', 'workflow: [unclosed', '{}', 'x')"
+    )
+    parent, child = _run_parent_of(conn, dsn, tmp_path, "tests/broken_child")
+    assert child["status"] == "failed"
+    assert "internal engine error applying workflow.start" in child["error"]
+    assert "tests/broken_child@1 is invalid" in child["error"]
+    assert parent["status"] == "failed"
+    assert child["error"] in parent["error"]
+    _assert_child_failed_visibly(conn, child)
+    _assert_nothing_left_waiting(conn)

@@ -234,3 +234,78 @@ def test_an_execution_whose_state_postgres_refuses_is_quarantined_alone(dsn, con
     ).fetchone()
     assert event["processed_at"] is not None
     assert "could not store" in event["error"]
+
+
+def _start_chain(conn, execution_id: str) -> None:
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, payload)"
+        " VALUES (%s, 'workflow.start', '{\"path\": \"tests/chain\"}')",
+        [execution_id],
+    )
+
+
+def test_an_exception_inside_the_core_fails_the_execution_like_any_failure(dsn, conn):
+    """State the core cannot make sense of (a command whose step run is gone) raises inside
+    `apply_event`: the execution fails with workflow.failed, its other commands are
+    cancelled, and other executions go on."""
+    register_playbook(conn, CHAIN)
+    _start_chain(conn, "broken")
+    _start_chain(conn, "fine")
+    run_engine(dsn)
+    answer_all(dsn)  # both start commands report; the engine has not applied them yet
+    conn.execute(
+        "UPDATE noetl.execution SET state = jsonb_set(state, '{runs}', '{}')"
+        " WHERE execution_id = 'broken'"
+    )
+    # A second command of 'broken', still pending, that the failure must cancel.
+    conn.execute(
+        "INSERT INTO noetl.queue (execution_id, step, tool_kind, run_key)"
+        " VALUES ('broken', 'end', 'noop', 'end#9/0/1')"
+    )
+    run_engine(dsn)
+    rows = {
+        r["execution_id"]: r
+        for r in conn.execute("SELECT execution_id, status, error FROM noetl.execution")
+    }
+    assert rows["fine"]["status"] == "running"
+    assert rows["broken"]["status"] == "failed"
+    assert "internal engine error applying call.done: KeyError" in rows["broken"]["error"]
+    failed = conn.execute(
+        "SELECT payload FROM noetl.event WHERE execution_id = 'broken'"
+        " AND event_type = 'workflow.failed'"
+    ).fetchone()
+    assert failed["payload"]["error"] == rows["broken"]["error"]
+    left = conn.execute(
+        "SELECT status FROM noetl.queue WHERE execution_id = 'broken' AND step = 'end'"
+    ).fetchone()
+    assert left["status"] == "cancelled"
+
+
+def test_call_done_finds_its_command_by_the_run_key_of_the_queue_row_it_names(dsn, conn):
+    """The queue row a call.done names decides which call it reports, whatever run_key its
+    payload claims; a call.done naming another execution's command reports nothing."""
+    register_playbook(conn, CHAIN)
+    _start_chain(conn, "mine")
+    _start_chain(conn, "other")
+    run_engine(dsn)
+    queue_ids = {
+        r["execution_id"]: r["queue_id"]
+        for r in conn.execute("SELECT execution_id, queue_id FROM noetl.queue")
+    }
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, node_name, payload, queue_id)"
+        " VALUES ('mine', 'call.done', 'start', %s, %s),"
+        "        ('mine', 'call.done', 'start', '{\"response\": {}}', %s)",
+        ['{"response": {"v": 5}, "run_key": "end#7/0/1"}', queue_ids["mine"], queue_ids["other"]],
+    )
+    run_engine(dsn)
+    mine = conn.execute(
+        "SELECT step_results, active_steps FROM noetl.execution WHERE execution_id = 'mine'"
+    ).fetchone()
+    assert (mine["step_results"], mine["active_steps"]) == ({"start": {"v": 5}}, ["end"])
+    notes = conn.execute(
+        "SELECT diagnostic FROM noetl.event WHERE execution_id = 'mine'"
+        " AND event_type = 'call.done' ORDER BY event_id"
+    ).fetchall()
+    assert notes[0]["diagnostic"] is None
+    assert "no outstanding command" in str(notes[1]["diagnostic"])

@@ -6,48 +6,59 @@ from collections.abc import Callable
 from typing import Any
 
 from noetl_pg.dsl import parse_playbook
+from noetl_pg.engine.compiled import CompiledPlaybook
 from noetl_pg.engine.core import apply_event
-from noetl_pg.engine.outcome import Command, InputEvent, Outcome
+from noetl_pg.engine.reaction import Command, InputEvent, Reaction
 
 Responder = Callable[[Command], tuple[Any, Any]]  # -> (response, error)
 
 
 class Sim:
-    def __init__(self, yaml_text: str, workload: dict[str, Any] | None = None) -> None:
-        self.playbook = parse_playbook(yaml_text)
+    def __init__(
+        self,
+        yaml_text: str,
+        workload: dict[str, Any] | None = None,
+        parent: dict[str, Any] | None = None,
+    ) -> None:
+        self.playbook = CompiledPlaybook.of(parse_playbook(yaml_text), 1)
         self.state = None
         self.log: list[tuple[str, str | None, Any]] = []  # (event name, step, payload)
         self.pending: dict[int, Command] = {}
         self.issued: list[Command] = []
         self.diagnostics: list[dict[str, Any]] = []
         self.refusals: list[str] = []
+        self.last: Reaction | None = None  # the reaction to the last event sent
         self._event_id = 0
         self._queue_id = 0
-        payload: dict[str, Any] = {"path": self.playbook.metadata.path}
+        payload: dict[str, Any] = {"path": self.playbook.playbook.metadata.path}
         if workload is not None:
             payload["workload"] = workload
+        if parent is not None:
+            payload["parent"] = parent
         self.send("workflow.start", payload)
 
-    def send(self, name: str, payload: dict[str, Any], queue_id: int | None = None) -> Outcome:
+    def send(self, name: str, payload: dict[str, Any], run_key: str | None = None) -> Reaction:
+        """Apply one event; `run_key` is the command a call.done reports on (the daemon
+        takes it from the queue row the event names)."""
         self._event_id += 1
-        event = InputEvent(self._event_id, "exec-1", name, None, payload, queue_id)
-        outcome = apply_event(self.state, event, self.playbook, 1)
-        if outcome.error:
-            self.refusals.append(outcome.error)
-            return outcome
+        event = InputEvent(self._event_id, "exec-1", name, None, payload, run_key)
+        reaction = apply_event(self.state, event, self.playbook)
+        self.last = reaction
+        if reaction.error:
+            self.refusals.append(reaction.error)
+            return reaction
         self.log.append((name, None, payload))
-        self.state = outcome.state
-        self.diagnostics.extend(outcome.diagnostics)
-        for emitted in outcome.events:
+        self.state = reaction.state
+        self.diagnostics.extend(reaction.diagnostics)
+        for emitted in reaction.events:
             self.log.append((emitted.name, emitted.step, emitted.payload))
-        for command in outcome.commands:
+        for command in reaction.commands:
             self._queue_id += 1
-            self.state.commands[command.run_key]["queue_id"] = self._queue_id
             self.pending[self._queue_id] = command
             self.issued.append(command)
-        if outcome.cancel_pending:
+        if reaction.cancel_pending:
             self.pending.clear()
-        return outcome
+        return reaction
 
     def complete(self, response: Any = None, error: Any = None, step: str | None = None) -> None:
         """Report the oldest pending command (of `step`, if given)."""
@@ -68,8 +79,7 @@ class Sim:
     def _answer(self, queue_id: int, response: Any, error: Any) -> None:
         command = self.pending.pop(queue_id)
         payload = {"error": error} if error is not None else {"response": response}
-        payload["run_key"] = command.run_key
-        self.send("call.done", payload, queue_id)
+        self.send("call.done", payload, command.run_key)
 
     def names(self, step: str | None = None) -> list[str]:
         return [name for name, s, _ in self.log if step is None or s == step]

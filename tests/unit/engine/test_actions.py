@@ -363,3 +363,77 @@ def test_a_long_loop_keeps_only_iterations_in_flight_in_its_state():
     assert len(run.iterations) == 3
     sim.run(echo_args)
     assert len(sim.state.result) == 50
+
+
+# --- how the core is built: one table, one scope per event, secrets once per step --------
+
+
+def test_the_action_table_applies_every_then_action_in_the_dsl_order():
+    from noetl_pg.dsl import THEN_ACTIONS, Then
+    from noetl_pg.engine.actions import ACTIONS
+
+    assert tuple(ACTIONS) == THEN_ACTIONS
+    assert set(ACTIONS) == set(Then.model_fields)
+
+
+def test_one_event_builds_its_scope_once_however_many_actions_fire(monkeypatch):
+    from noetl_pg.engine import scope
+
+    builds: list[str] = []
+    real = scope.Scope._reserved_names
+
+    def counting(self):
+        builds.append(self._event["name"])
+        return real(self)
+
+    sim = Sim(
+        playbook(
+            "  - step: start",
+            NOOP,
+            "    case:",
+            "      - when: \"{{ event.name == 'call.done' }}\"",
+            "        then:",
+            "          - set: {ctx: {a: 1}}",
+            "            collect: {from: '{{ a }}', into: seen}",
+            "            result: {from: '{{ ctx.seen }}'}",
+            "          - set: {ctx: {b: '{{ a + 1 }}'}}",
+            "            next: [{step: end, args: {b: '{{ b }}'}}]",
+            "  - step: end",
+            NOOP,
+        )
+    )
+    monkeypatch.setattr(scope.Scope, "_reserved_names", counting)
+    sim.complete({}, step="start")
+    assert sim.state.ctx == {"a": 1, "seen": [1], "b": 2}
+    assert sim.issued[-1].args == {"b": 2}
+    # One per event: start's call.done and step.exit, then end's step.enter (where its
+    # tool config is rendered; end has no args and no rules of its own).
+    assert builds == ["call.done", "step.exit", "step.enter"]
+
+
+def test_secret_names_are_found_once_per_step_not_once_per_command(monkeypatch):
+    from noetl_pg.engine import compiled
+
+    found: list[str] = []
+    real = compiled.step_secrets
+
+    def counting(playbook, step):
+        found.append(step.step)
+        return real(playbook, step)
+
+    monkeypatch.setattr(compiled, "step_secrets", counting)
+    sim = Sim(
+        playbook(
+            "  - step: start",
+            "    loop: {in: '{{ workload.items }}', iterator: it, mode: parallel}",
+            "    tool: {kind: http, endpoint: 'http://x/{{ it }}',",
+            "           headers: {A: '{{ secret.TOKEN }}'}}",
+            "    next: end",
+            "  - step: end",
+            NOOP,
+        ),
+        workload={"items": [1, 2, 3]},
+    )
+    sim.run(echo_args)
+    assert [c.context.get("secrets") for c in sim.issued] == [["TOKEN"]] * 3 + [None]
+    assert found == ["start", "end"]

@@ -185,10 +185,10 @@ def test_cancel_stops_issuing_and_late_results_start_nothing():
     sim = Sim(playbook("  - step: start", NOOP, "    next: end", "  - step: end", NOOP))
     queue_id = next(iter(sim.pending))
     command = sim.pending[queue_id]
-    outcome = sim.send("workflow.cancel", {"reason": "user"})
-    assert outcome.cancel_pending
+    reaction = sim.send("workflow.cancel", {"reason": "user"})
+    assert reaction.cancel_pending
     assert sim.status == "cancelled"
-    sim.send("call.done", {"response": {}, "run_key": command.run_key}, queue_id)
+    sim.send("call.done", {"response": {}}, command.run_key)
     assert sim.status == "cancelled"
     assert [c.step for c in sim.issued] == ["start"]
     assert sim.names()[-1] == "call.done"
@@ -196,8 +196,8 @@ def test_cancel_stops_issuing_and_late_results_start_nothing():
 
 def test_engine_only_event_names_are_refused():
     sim = Sim(playbook("  - step: start", NOOP))
-    outcome = sim.send("step.exit", {})
-    assert "written by the engine only" in outcome.error
+    reaction = sim.send("step.exit", {})
+    assert "written by the engine only" in reaction.error
     assert sim.status == "running"
 
 
@@ -207,15 +207,15 @@ def test_duplicate_call_done_changes_nothing():
     run_key = sim.pending[queue_id].run_key
     sim.complete({})
     issued = len(sim.issued)
-    sim.send("call.done", {"response": {}, "run_key": run_key}, queue_id)
+    sim.send("call.done", {"response": {}}, run_key)
     assert len(sim.issued) == issued
     assert any("no outstanding command" in d.get("note", "") for d in sim.diagnostics)
 
 
 def test_second_start_of_same_execution_is_refused():
     sim = Sim(playbook("  - step: start", NOOP))
-    outcome = sim.send("workflow.start", {"path": "tests/t"})
-    assert "already been started" in outcome.error
+    reaction = sim.send("workflow.start", {"path": "tests/t"})
+    assert "already been started" in reaction.error
 
 
 def test_template_error_in_tool_config_fails_step_with_clear_error():

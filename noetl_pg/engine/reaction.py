@@ -6,20 +6,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from noetl_pg.engine.state import ExecutionState
-
-CLIENT_EVENTS = ("workflow.start", "workflow.cancel", "call.done")
+from noetl_pg.protocol import EventName
 
 
 @dataclass(frozen=True)
 class InputEvent:
-    """An event row to apply (written by a client, a worker, or a child execution)."""
+    """An event row to apply (written by a client, a worker, or a child execution).
+    `run_key` names the command a `call.done` reports on: the loader takes it from the
+    queue row the event's `queue_id` names, so the engine never needs queue ids."""
 
     event_id: int
     execution_id: str
     name: str
     step: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
-    queue_id: int | None = None
+    run_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Command:
 class EmittedEvent:
     """An event the engine records about itself (already applied when written)."""
 
-    name: str
+    name: EventName
     step: str | None
-    status: str | None
+    status: str | None  # a StepStatus or ExecutionStatus member
     payload: dict[str, Any]
 
 
@@ -60,7 +61,9 @@ class ParentReport:
 
 
 @dataclass
-class Outcome:
+class Reaction:
+    """The execution's reaction to one event: its new state and everything to write."""
+
     state: ExecutionState | None
     commands: list[Command] = field(default_factory=list)
     events: list[EmittedEvent] = field(default_factory=list)
