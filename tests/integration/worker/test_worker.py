@@ -8,7 +8,8 @@ import time
 from psycopg.types.json import Jsonb
 
 from noetl_pg.store.db import async_pool, connect
-from noetl_pg.store.queue import CommandQueue, Lease
+from noetl_pg.protocol import Lease
+from noetl_pg.store.queue import CommandQueue
 from noetl_pg.worker.daemon import Worker
 from noetl_pg.worker.tools.playbook import child_execution_id
 from tests.integration.worker.conftest import (
@@ -166,6 +167,10 @@ def test_a_worker_whose_lease_was_taken_cannot_report(dsn, conn):
             queue = CommandQueue(pool, "worker-a")
             rows = await queue.lease_commands(2, 30.0)
             assert sorted(r["queue_id"] for r in rows) == [first, second]
+            assert {CommandQueue.lease_of(r) for r in rows} == {
+                Lease(first, "worker-a", 1),
+                Lease(second, "worker-a", 1),
+            }
             # Another worker took the first; the second went through expiry (attempt + 1).
             conn.execute(
                 "UPDATE noetl.queue SET assigned_worker_id = 'worker-b' WHERE queue_id = %s",
@@ -173,11 +178,12 @@ def test_a_worker_whose_lease_was_taken_cannot_report(dsn, conn):
             )
             conn.execute("UPDATE noetl.queue SET attempt = 2 WHERE queue_id = %s", [second])
             payload = '{"response": "stale", "duration_ms": 1}'
-            lost_a = await queue.report(Lease(first, 1), ok=True, payload_json=payload)
-            lost_b = await queue.report(Lease(second, 1), ok=True, payload_json=payload)
-            held = await queue.heartbeat([Lease(first, 1), Lease(second, 1)], 30.0)
+            mine_a, mine_b = Lease(first, "worker-a", 1), Lease(second, "worker-a", 1)
+            lost_a = await queue.report(mine_a, ok=True, payload_json=payload)
+            lost_b = await queue.report(mine_b, ok=True, payload_json=payload)
+            held = await queue.heartbeat([mine_a, mine_b], 30.0)
             theirs = CommandQueue(pool, "worker-b")
-            ok = await theirs.report(Lease(first, 1), ok=True, payload_json=payload)
+            ok = await theirs.report(Lease(first, "worker-b", 1), ok=True, payload_json=payload)
             return lost_a, lost_b, (held or None) and ok
         finally:
             await pool.close()
