@@ -24,11 +24,16 @@ class SideTaskFailed(Exception):
 
     def __init__(self, name: str, deaths: int, window: float, cause: BaseException) -> None:
         super().__init__(
-            f"the {name} died {deaths} times within {window:g} s;"
-            f" the last time of {type(cause).__name__}: {cause}"
+            f"the {name} died {deaths} times within {window:g} s; the last time of {reason(cause)}"
         )
         self.name = name
         self.cause = cause
+
+
+def reason(exc: BaseException) -> str:
+    """One line saying what went wrong (the first line of a multi-line message)."""
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,9 @@ async def watched(
             if len(deaths) > policy.restarts:
                 raise SideTaskFailed(name, len(deaths), policy.window, exc) from exc
             log.error(
-                "the %s died (%s: %s); restarting it (death %d of %d allowed within %g s)",
+                "the %s died (%s); restarting it (death %d of %d allowed within %g s)",
                 name,
-                type(exc).__name__,
-                exc,
+                reason(exc),
                 len(deaths),
                 policy.restarts,
                 policy.window,
