@@ -7,8 +7,8 @@ import time
 
 from psycopg.types.json import Jsonb
 
-from noetl_pg.store.db import async_pool, connect
 from noetl_pg.protocol import Lease
+from noetl_pg.store.db import async_pool, connect
 from noetl_pg.store.queue import CommandQueue
 from noetl_pg.worker.daemon import Worker
 from noetl_pg.worker.tools.playbook import child_execution_id
