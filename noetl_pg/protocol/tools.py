@@ -47,16 +47,17 @@ def _name_the_kind(data: Any, handler: Any) -> Any:
     try:
         return handler(data)
     except ValidationError as exc:
-        errors: list[InitErrorDetails] = []
+        if not isinstance(data, dict):
+            errors: list[InitErrorDetails] = [{"type": "dict_type", "loc": (), "input": data}]
+            raise reraised(exc, errors) from None
+        errors = []
         for error in exc.errors():
             kind, loc = error["type"], error["loc"]
             if kind == "union_tag_invalid":
-                tag = data.get("kind") if isinstance(data, dict) else None
+                tag = data.get("kind")
                 errors.append(custom_error(UNKNOWN_KIND, unknown_kind_message(tag), ("kind",), tag))
             elif kind == "union_tag_not_found":
                 errors.append({"type": "missing", "loc": ("kind",), "input": data})
-            elif kind in ("model_attributes_type", "model_type", "dict_type"):
-                errors.append({"type": "dict_type", "loc": (), "input": data})
             elif kind in ("value_error", "assertion_error"):  # a kind's own rule
                 errors.append(rule_error({**error, "loc": loc[1:]}))
             else:
