@@ -14,14 +14,7 @@ from noetl_pg.protocol.tools import (
     parse_tool_config,
 )
 from noetl_pg.worker.tools.http import HttpConfig
-
-HEADER = """\
-apiVersion: noetl.io/v2
-kind: Playbook
-metadata:
-  name: t
-workflow:
-"""  # the first step starts on line 6
+from tests.unit.dsl.test_parser import HEADER  # the first step starts on line 6
 
 
 def only_problem(steps: str) -> str:
