@@ -98,6 +98,14 @@ class Worker:
         # Address space of each python tool process, in MiB (None: no cap).
         self.python_memory_mb = python_memory_mb or int(self.env.get(PYTHON_MEMORY_ENV, 0)) or None
         self.restarts = restarts or RestartPolicy()
+        # What the tool kinds may know of this worker.
+        self.settings = WorkerSettings(
+            dsn=self.dsn,
+            concurrency=self.concurrency,
+            max_result_bytes=self.max_result_bytes,
+            python_memory_mb=self.python_memory_mb,
+            env=self.env,
+        )
         self._held: dict[int, _Held] = {}
         self._stop_requested = False
         self._hurry: asyncio.Event | None = None
@@ -105,17 +113,6 @@ class Worker:
         self._queue: CommandQueue | None = None
         self._resources: dict[str, Any] = {}  # each tool kind's, by kind name
         self.ready = asyncio.Event()  # set after the first look at the queue
-
-    @property
-    def settings(self) -> WorkerSettings:
-        """What the tool kinds may know of this worker."""
-        return WorkerSettings(
-            dsn=self.dsn,
-            concurrency=self.concurrency,
-            max_result_bytes=self.max_result_bytes,
-            python_memory_mb=self.python_memory_mb,
-            env=self.env,
-        )
 
     @property
     def running(self) -> list[int]:
