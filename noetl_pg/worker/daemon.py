@@ -134,6 +134,7 @@ class Worker:
         """Run until stopped; raises SideTaskFailed if the heartbeat or the lease loop
         kept dying (its commands are given back first)."""
         self._hurry = asyncio.Event()
+        self._resources = {}
         async with contextlib.AsyncExitStack() as stack:
             pool = async_pool(
                 self.dsn,
