@@ -91,7 +91,8 @@ class ConfigPart(BaseModel):
 
     @classmethod
     def field_names(cls) -> list[str]:
-        return [field.alias or name for name, field in cls.model_fields.items()]
+        """The keys this mapping takes, as written (`kind` is the union's, not a field)."""
+        return [field.alias or name for name, field in cls.model_fields.items() if name != "kind"]
 
     @classmethod
     def _explain(cls, exc: ValidationError) -> ValidationError:

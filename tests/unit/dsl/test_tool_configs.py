@@ -39,7 +39,7 @@ def test_a_misspelt_field_is_refused_with_the_field_it_resembles():
 
 def test_an_unknown_field_with_no_near_miss_lists_the_fields():
     message = config_error({"kind": "python", "code": "x", "entrypoint": "main"})
-    assert message == "unknown field 'entrypoint' of python tool; its fields: kind, code, timeout"
+    assert message == "unknown field 'entrypoint' of python tool; its fields: code, timeout"
 
 
 def test_a_misspelt_kind_is_refused_with_the_kind_it_resembles():
