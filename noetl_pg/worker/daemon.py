@@ -223,12 +223,19 @@ class Worker:
 
     def _start(self, row: dict[str, Any]) -> None:
         lease = CommandQueue.lease_of(row)
+        stale = self._held.get(lease.queue_id)
+        if stale is not None:
+            # Our earlier lease on it expired and was taken back: that run is fenced out.
+            log.warning("leased queue_id=%s again: cancelling its stale run", lease.queue_id)
+            stale.task.cancel()
         task = asyncio.create_task(self._execute(row, lease), name=f"command-{lease.queue_id}")
         self._held[lease.queue_id] = _Held(lease, task)
-        task.add_done_callback(lambda _t, qid=lease.queue_id: self._finished(qid))
+        task.add_done_callback(lambda done, qid=lease.queue_id: self._finished(qid, done))
 
-    def _finished(self, queue_id: int) -> None:
-        self._held.pop(queue_id, None)
+    def _finished(self, queue_id: int, task: asyncio.Task[None]) -> None:
+        held = self._held.get(queue_id)
+        if held is not None and held.task is task:  # not a newer lease of the same command
+            del self._held[queue_id]
         if self._notifier is not None:
             self._notifier.wake()  # a slot is free
 

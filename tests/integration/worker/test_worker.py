@@ -218,6 +218,49 @@ def test_a_lost_lease_cancels_the_running_command_and_reports_nothing(dsn, conn)
     assert (row["status"], row["assigned_worker_id"]) == ("leased", "thief")
 
 
+def test_a_command_its_own_worker_leases_again_is_held_once(dsn, conn, tmp_path):
+    # The first run is short, a later one long: if the first run's end dropped the later
+    # lease from the worker's books, that lease would go unheartbeated and expire.
+    code = (
+        "import os, time\n"
+        "def main(marker):\n"
+        "    first = not os.path.exists(marker)\n"
+        "    open(marker, 'a').close()\n"
+        "    time.sleep(1 if first else 60)\n"
+    )
+    marker = tmp_path / "first-run"
+    queue_id = insert_command(conn, "python", {"code": code}, {"marker": str(marker)})
+
+    def second_lease_outlived_two_leases() -> bool:
+        row = conn.execute(
+            "SELECT attempt, status, now() - started_at > interval '6 seconds' AS long"
+            " FROM noetl.queue WHERE queue_id = %s",
+            [queue_id],
+        ).fetchone()
+        assert row["attempt"] <= 2, "the second lease expired: nobody heartbeated it"
+        return row["attempt"] == 2 and row["status"] == "leased" and row["long"]
+
+    async def scenario() -> None:
+        worker = Worker(dsn, lease_seconds=3.0, safety_interval=0.3, grace_seconds=0.1)
+        task = asyncio.create_task(worker.run())
+        await _until(marker.exists, task)
+        # The lease runs out under the first run; the worker takes it back and leases it again.
+        conn.execute(
+            "UPDATE noetl.queue SET lease_expires_at = now() - interval '1 second'"
+            " WHERE queue_id = %s",
+            [queue_id],
+        )
+        await _until(second_lease_outlived_two_leases, task)
+        assert worker.running == [queue_id]
+        worker.stop()
+        await task
+
+    asyncio.run(scenario())
+    assert call_done(conn, queue_id) == []
+    row = conn.execute("SELECT * FROM noetl.queue WHERE queue_id = %s", [queue_id]).fetchone()
+    assert (row["status"], row["attempt"]) == ("pending", 2)  # released on stop
+
+
 def test_playbook_starts_one_child_and_leaves_the_command_waiting(dsn, conn):
     config = {"path": "examples/child", "version": 2, "args": {"ignored": True}}
     queue_id = insert_command(
