@@ -36,7 +36,7 @@ class HttpAuth(ConfigPart):
     model_config = ConfigDict(coerce_numbers_to_str=True)
     label = "http `auth`"
 
-    type: Literal["bearer", "basic"]
+    type: Templated[Literal["bearer", "basic"]]
     token: str | None = None
     username: str | None = None
     password: str | None = None
@@ -44,7 +44,7 @@ class HttpAuth(ConfigPart):
     @field_validator("type", mode="before")
     @classmethod
     def _any_case(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+        return value.lower() if isinstance(value, str) and not has_template(value) else value
 
     @model_validator(mode="after")
     def _credentials(self) -> HttpAuth:

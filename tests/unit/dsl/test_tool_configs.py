@@ -87,6 +87,7 @@ def test_a_value_of_the_wrong_type_names_its_field():
         {"kind": "http", "endpoint": "x", "headers": "{{ workload.headers }}"},
         {"kind": "http", "endpoint": "x", "params": "{{ ctx.query }}"},
         {"kind": "http", "endpoint": "x", "auth": "{{ workload.auth }}"},
+        {"kind": "http", "endpoint": "x", "auth": {"token": "t", "type": "{{ workload.Auth }}"}},
         {"kind": "postgres", "query": "SELECT %(a)s", "params": "{{ args }}"},
         {"kind": "postgres", "query": "SELECT 1", "timeout": "{{ workload.t }}"},
         {"kind": "python", "code": "def main(): 1", "timeout": "{% if x %}1{% endif %}"},
