@@ -14,11 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from noetl_pg.protocol.tools import KNOWN_TOOL_KINDS as KNOWN_TOOL_KINDS  # re-exported
+from noetl_pg.protocol.tools import parse_tool_config
+
 API_VERSION = "noetl.io/v2"
-
-KNOWN_TOOL_KINDS: tuple[str, ...] = ("http", "postgres", "python", "workbook", "playbook", "noop")
-
-HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 THEN_ACTIONS: tuple[str, ...] = (
     "set",
@@ -35,10 +34,6 @@ THEN_ACTIONS: tuple[str, ...] = (
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _has_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def normalize_next(value: Any) -> Any:
@@ -58,56 +53,22 @@ class NextTarget(_Model):
 
 
 class Tool(BaseModel):
-    """A tool call: `kind` plus the kind's own configuration, kept as written."""
+    """A tool call: `kind` plus the kind's own configuration, kept as written.
+
+    The configuration is checked by its kind's model (`noetl_pg.protocol.tools`); the
+    engine renders the fields as written, and the worker checks the rendered ones again.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     kind: str
 
-    @field_validator("kind")
+    @model_validator(mode="before")
     @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind not in KNOWN_TOOL_KINDS:
-            raise ValueError(
-                f"unknown tool kind {kind!r}; known kinds: {', '.join(KNOWN_TOOL_KINDS)}"
-            )
-        return kind
-
-    @model_validator(mode="after")
-    def _kind_config(self) -> Tool:
-        cfg = self.model_extra or {}
-        kind = self.kind
-        if kind == "http":
-            if not cfg.get("endpoint") and not cfg.get("url"):
-                raise ValueError("http tool needs `endpoint` (or `url`)")
-            method = cfg.get("method")
-            if method is not None:
-                if not isinstance(method, str):
-                    raise ValueError("http tool `method` must be a string such as GET or POST")
-                if not _has_template(method) and method.upper() not in HTTP_METHODS:
-                    raise ValueError(
-                        f"http tool `method` {method!r} is not one of "
-                        f"{', '.join(sorted(HTTP_METHODS))}"
-                    )
-        elif kind == "postgres":
-            if not cfg.get("query") and not cfg.get("command"):
-                raise ValueError("postgres tool needs `query` or `command` (SQL text)")
-            params = cfg.get("params")
-            if params is not None and not isinstance(params, dict | list | str):
-                raise ValueError(
-                    "postgres tool `params` must be a mapping (for %(name)s) or a list (for %s)"
-                )
-            _check_sql_text(cfg)
-        elif kind == "python":
-            code = cfg.get("code")
-            if not isinstance(code, str) or not code.strip():
-                raise ValueError("python tool needs `code` defining main(...)")
-        elif kind == "workbook":
-            if not cfg.get("task") and not cfg.get("name"):
-                raise ValueError("workbook tool needs `task` (or `name`): a workbook entry name")
-        elif kind == "playbook" and not cfg.get("path"):
-            raise ValueError("playbook tool needs `path`: the catalog path of the playbook")
-        return self
+    def _kind_config(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            parse_tool_config(data)
+        return data
 
     def config(self) -> dict[str, Any]:
         """Every field except `kind`, as plain data under its original key names."""
@@ -120,21 +81,6 @@ class Tool(BaseModel):
             return None
         cfg = self.model_extra or {}
         return cfg.get("task") or cfg.get("name")
-
-
-def _check_sql_text(cfg: dict[str, Any]) -> None:
-    """Values reach SQL as bound parameters. A template in the SQL text pastes values into
-    it (an injection waiting to happen), so it needs an explicit `template_sql: true`."""
-    template_sql = cfg.get("template_sql", False)
-    if not isinstance(template_sql, bool):
-        raise ValueError("postgres tool `template_sql` must be true or false")
-    for key in ("query", "command"):
-        if _has_template(cfg.get(key)) and not template_sql:
-            raise ValueError(
-                f"postgres tool `{key}` contains a template, which would paste values into"
-                " the SQL text; pass values with `params` (bound: %(name)s or %s), or set"
-                " `template_sql: true` to render the SQL text on purpose"
-            )
 
 
 class Loop(_Model):

@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from noetl_pg.protocol.tools import OWN_ERRORS as TOOL_CONFIG_ERRORS
+
 from .models import (
     KNOWN_TOOL_KINDS,
     THEN_ACTIONS,
@@ -538,6 +540,8 @@ class _Checker:
             return f"expected a mapping (key: value), got {_TYPE_NAMES.get(got, got)}"
         if kind == "too_short" and path == ("workflow",):
             return "the workflow has no steps; it needs at least a `start` step"
+        if kind in TOOL_CONFIG_ERRORS:
+            return str(error["msg"])  # names its field and kind already
         message = str(error["msg"]).removeprefix("Value error, ")
         value = error.get("input")
         if kind not in ("value_error", "assertion_error") and isinstance(

@@ -1,8 +1,8 @@
 """The worker's side of `noetl.queue`: the only worker code that talks SQL.
 
 Every method is one statement (one round trip) from `queries/queue.sql`. Every write on
-a lease this worker holds is fenced on (queue_id, worker_id, attempt), so a worker that
-lost its lease changes nothing.
+a lease is fenced on its (queue_id, worker_id, attempt), so a worker that lost its lease
+changes nothing.
 """
 
 from __future__ import annotations
@@ -16,15 +16,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from noetl_pg.protocol import CommandStatus, Lease
 from noetl_pg.store.queries import query
-
-
-@dataclass(frozen=True)
-class Lease:
-    """What fences a lease: the command and the attempt this worker was given."""
-
-    queue_id: int
-    attempt: int
 
 
 @dataclass(frozen=True)
@@ -47,7 +40,7 @@ class CommandQueue:
         self.worker_id = worker_id
 
     async def lease_commands(self, n: int, lease_seconds: float) -> list[dict[str, Any]]:
-        """Lease up to `n` ready commands; the rows as leased."""
+        """Lease up to `n` ready commands; the rows as leased (see `lease_of`)."""
         if n <= 0:
             return []
         params = {"n": n, "worker_id": self.worker_id, "lease_seconds": lease_seconds}
@@ -55,6 +48,11 @@ class CommandQueue:
             cursor = await conn.execute(query("lease_commands"), params)
             rows = await cursor.fetchall()
         return sorted(rows, key=lambda r: (-(r["priority"] or 0), r["created_at"], r["queue_id"]))
+
+    @staticmethod
+    def lease_of(row: dict[str, Any]) -> Lease:
+        """The lease a row from `lease_commands` stands for."""
+        return Lease(row["queue_id"], row["assigned_worker_id"], row["attempt"])
 
     async def next_available_delay(self) -> float | None:
         """Seconds until the earliest pending command is available; None if none pending."""
@@ -105,11 +103,8 @@ class CommandQueue:
         """`report`, on the caller's connection and inside its transaction: a tool whose
         effect lives in this database commits the effect and its report together."""
         params = {
-            "queue_id": lease.queue_id,
-            "worker_id": self.worker_id,
-            "attempt": lease.attempt,
-            "queue_status": "done" if ok else "failed",
-            "event_status": "ok" if ok else "error",
+            **_fence(lease),
+            "queue_status": CommandStatus.of_outcome(ok),
             "last_error": last_error,
             "payload": payload_json,
         }
@@ -124,9 +119,7 @@ class CommandQueue:
         """Park the command as 'waiting' and start its child execution, unless the child
         was already started (a retried lease) or the lease was lost (nothing changed)."""
         params = {
-            "queue_id": lease.queue_id,
-            "worker_id": self.worker_id,
-            "attempt": lease.attempt,
+            **_fence(lease),
             "child_execution_id": child_execution_id,
             "payload": json.dumps(payload),
         }
@@ -142,8 +135,8 @@ class CommandQueue:
         if not leases:
             return set()
         params = {
-            "worker_id": self.worker_id,
             "queue_ids": [lease.queue_id for lease in leases],
+            "worker_ids": [lease.worker_id for lease in leases],
             "attempts": [lease.attempt for lease in leases],
             **extra,
         }
@@ -151,3 +144,7 @@ class CommandQueue:
             cursor = await conn.execute(query(name), params)
             rows = await cursor.fetchall()
         return {row["queue_id"] for row in rows}
+
+
+def _fence(lease: Lease) -> dict[str, Any]:
+    return {"queue_id": lease.queue_id, "worker_id": lease.worker_id, "attempt": lease.attempt}

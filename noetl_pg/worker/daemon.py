@@ -3,7 +3,9 @@
 One asyncio loop per process. The lease loop wakes on the queue channel (through the
 `Notifier`), on its safety timer and when a slot frees up; each leased command runs as
 a task; one heartbeat task extends all held leases at once and cancels a command whose
-lease was lost. Reports are fenced: a worker that lost a lease records nothing.
+lease was lost. Both loops are watched (`watch.py`): one that dies is restarted, one that
+keeps dying stops the worker with the reason. Reports are fenced: a worker that lost a
+lease records nothing.
 """
 
 from __future__ import annotations
@@ -14,32 +16,34 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import psycopg
 from psycopg_pool import PoolTimeout
+from pydantic import ValidationError
 
 from noetl_pg.dsl.render import TemplateError, resolve_secrets
+from noetl_pg.protocol import ErrorKind, Lease
+from noetl_pg.protocol.tools import (
+    ToolConfig,
+    config_error_message,
+    parse_tool_config,
+    unknown_kind_message,
+)
 from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.db import async_pool
 from noetl_pg.store.notifier import Notifier
-from noetl_pg.store.queue import CommandQueue, Lease
-from noetl_pg.worker import outcome as outcomes
-from noetl_pg.worker.tools import (
-    TOOLS,
-    Deferred,
-    Reported,
-    Resources,
-    ToolContext,
-    ToolError,
-)
-from noetl_pg.worker.tools.postgres import PostgresPools
-from noetl_pg.worker.tools.python import PythonPool
+from noetl_pg.store.queue import CommandQueue
+from noetl_pg.worker import report as reports
+from noetl_pg.worker.secrets import SecretLookup
+from noetl_pg.worker.tool import Deferred, Reported, ToolContext, ToolError, WorkerSettings
+from noetl_pg.worker.tools import KINDS
+from noetl_pg.worker.watch import RestartPolicy, SideTaskFailed, watched
 
 log = logging.getLogger("noetl_pg.worker")
 
@@ -77,6 +81,7 @@ class Worker:
         max_result_bytes: int | None = None,
         python_memory_mb: int | None = None,
         env: Mapping[str, str] | None = None,
+        restarts: RestartPolicy | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -89,15 +94,24 @@ class Worker:
         self.safety_interval = safety_interval
         self.grace_seconds = grace_seconds
         self.env = os.environ if env is None else env
-        self.max_result_bytes = max_result_bytes or outcomes.max_result_bytes_from_env(self.env)
+        self.max_result_bytes = max_result_bytes or reports.max_result_bytes_from_env(self.env)
         # Address space of each python tool process, in MiB (None: no cap).
         self.python_memory_mb = python_memory_mb or int(self.env.get(PYTHON_MEMORY_ENV, 0)) or None
+        self.restarts = restarts or RestartPolicy()
+        # What the tool kinds may know of this worker.
+        self.settings = WorkerSettings(
+            dsn=self.dsn,
+            concurrency=self.concurrency,
+            max_result_bytes=self.max_result_bytes,
+            python_memory_mb=self.python_memory_mb,
+            env=self.env,
+        )
         self._held: dict[int, _Held] = {}
         self._stop_requested = False
         self._hurry: asyncio.Event | None = None
         self._notifier: Notifier | None = None
         self._queue: CommandQueue | None = None
-        self._resources: Resources | None = None
+        self._resources: dict[str, Any] = {}  # each tool kind's, by kind name
         self.ready = asyncio.Event()  # set after the first look at the queue
 
     @property
@@ -117,56 +131,57 @@ class Worker:
             self._notifier.wake()
 
     async def run(self) -> None:
+        """Run until stopped; raises SideTaskFailed if the heartbeat or the lease loop
+        kept dying (its commands are given back first)."""
         self._hurry = asyncio.Event()
-        pool = async_pool(
-            self.dsn,
-            min_size=1,
-            max_size=min(self.concurrency, 8) + 2,
-            name="noetl-worker",
-            autocommit=True,  # every CommandQueue call is one statement: no BEGIN/COMMIT
-            check=False,  # a dead connection fails the call, which is retried (_DB_DOWN)
-        )
-        await pool.open()
-        self._queue = CommandQueue(pool, self.worker_id)
-        self._notifier = Notifier(self.dsn, CHANNEL, name="noetl-worker")
-        self._resources = Resources(
-            dsn=self.dsn,
-            http=httpx.AsyncClient(follow_redirects=True),
-            postgres=PostgresPools(max_size=min(self.concurrency, 4)),
-            python=PythonPool(self.concurrency, memory_mb=self.python_memory_mb),
-            queue=self._queue,
-            max_result_bytes=self.max_result_bytes,
-            env=self.env,
-        )
-        self._notifier.start()
-        heartbeat = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
-        log.info(
-            "worker %s started: concurrency %d, lease %gs, safety timer %gs",
-            self.worker_id,
-            self.concurrency,
-            self.lease_seconds,
-            self.safety_interval,
-        )
-        try:
-            await self._lease_loop()
-            await self._drain()
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            await self._close(pool)
+        self._resources = {}
+        async with contextlib.AsyncExitStack() as stack:
+            pool = async_pool(
+                self.dsn,
+                min_size=1,
+                max_size=min(self.concurrency, 8) + 2,
+                name="noetl-worker",
+                autocommit=True,  # every CommandQueue call is one statement: no BEGIN/COMMIT
+                check=False,  # a dead connection fails the call, which is retried (_DB_DOWN)
+            )
+            await pool.open()
+            stack.push_async_callback(pool.close)
+            self._queue = CommandQueue(pool, self.worker_id)
+            self._notifier = Notifier(self.dsn, CHANNEL, name="noetl-worker")
+            self._notifier.start()
+            stack.push_async_callback(self._notifier.stop)
+            for name, kind in KINDS.items():
+                if kind.resources is not None:
+                    opened = kind.resources(self.settings)
+                    self._resources[name] = await stack.enter_async_context(opened)
+            stack.push_async_callback(self._cancel_commands)
+            heartbeat = asyncio.create_task(
+                watched("heartbeat", self._heartbeat_loop, self.restarts, log), name="heartbeat"
+            )
+            stack.push_async_callback(_cancel, heartbeat)
+            log.info(
+                "worker %s started: concurrency %d, lease %gs, safety timer %gs",
+                self.worker_id,
+                self.concurrency,
+                self.lease_seconds,
+                self.safety_interval,
+            )
+            try:
+                await _beside(
+                    heartbeat, watched("lease loop", self._lease_loop, self.restarts, log)
+                )
+                await _beside(heartbeat, self._drain())
+            except SideTaskFailed as exc:
+                log.error("worker %s stopping: %s", self.worker_id, exc)
+                await self._give_back_unfinished()
+                raise
         log.info("worker %s stopped", self.worker_id)
 
-    async def _close(self, pool: Any) -> None:
-        for task in [held.task for held in self._held.values()]:
+    async def _cancel_commands(self) -> None:
+        tasks = [held.task for held in self._held.values()]
+        for task in tasks:
             task.cancel()
-        if self._notifier is not None:
-            await self._notifier.stop()
-        if self._resources is not None:
-            await self._resources.http.aclose()
-            await self._resources.python.close()
-            await self._resources.postgres.close()
-        await pool.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- leasing -------------------------------------------------------------------
 
@@ -207,63 +222,75 @@ class Worker:
             )
 
     def _start(self, row: dict[str, Any]) -> None:
-        lease = Lease(row["queue_id"], row["attempt"])
+        lease = CommandQueue.lease_of(row)
+        stale = self._held.get(lease.queue_id)
+        if stale is not None:
+            # Our earlier lease on it expired and was taken back: that run is fenced out.
+            log.warning("leased queue_id=%s again: cancelling its stale run", lease.queue_id)
+            stale.task.cancel()
         task = asyncio.create_task(self._execute(row, lease), name=f"command-{lease.queue_id}")
         self._held[lease.queue_id] = _Held(lease, task)
-        task.add_done_callback(lambda _t, qid=lease.queue_id: self._finished(qid))
+        task.add_done_callback(lambda done, qid=lease.queue_id: self._finished(qid, done))
 
-    def _finished(self, queue_id: int) -> None:
-        self._held.pop(queue_id, None)
+    def _finished(self, queue_id: int, task: asyncio.Task[None]) -> None:
+        held = self._held.get(queue_id)
+        if held is not None and held.task is task:  # not a newer lease of the same command
+            del self._held[queue_id]
         if self._notifier is not None:
             self._notifier.wake()  # a slot is free
 
     # --- running one command -------------------------------------------------------
 
     async def _execute(self, row: dict[str, Any], lease: Lease) -> None:
-        assert self._resources is not None
-        kind = row["tool_kind"]
+        name = row["tool_kind"]
         where = (
             f"queue_id={lease.queue_id} execution={row['execution_id']} step={row['step']}"
-            f" kind={kind} attempt={lease.attempt}"
+            f" kind={name} attempt={lease.attempt}"
         )
         log.info("start %s", where)
         started = time.monotonic()
         allowed = (row["context"] or {}).get("secrets", [])
-        secrets = outcomes.SecretLookup(self.env, allowed=allowed)
+        secrets = SecretLookup(self.env, allowed=allowed)
 
-        def finish(response: Any, error: dict[str, Any] | None) -> outcomes.Outcome:
+        def finish(response: Any, error: dict[str, Any] | None) -> reports.CallReport:
             duration_ms = round((time.monotonic() - started) * 1000)
             if error is None:
-                return outcomes.success(
+                return reports.success(
                     response, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
                 )
-            return outcomes.failure(
+            return reports.failure(
                 error, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
             )
 
+        assert self._queue is not None
         ctx = ToolContext(
             lease=lease,
             execution_id=row["execution_id"],
             step=row["step"],
             run_key=row["run_key"],
             timeout_seconds=row["timeout_seconds"],
-            resources=self._resources,
+            settings=self.settings,
+            resource=self._resources.get(name),
+            queue=self._queue,
             finish=finish,
         )
         result: Any = None
         try:
-            tool = TOOLS.get(kind)
-            if tool is None:
+            kind = KINDS.get(name)
+            if kind is None:
+                raise ToolError(ErrorKind.UNKNOWN_TOOL, unknown_kind_message(name))
+            if kind.run is None:
                 raise ToolError(
-                    "unknown_tool", f"unknown tool kind {kind!r}; known: {', '.join(TOOLS)}"
+                    ErrorKind.UNKNOWN_TOOL,
+                    f"a {name!r} tool is resolved by the engine; no worker runs one",
                 )
-            config = resolve_secrets(row["tool_config"] or {}, secrets)
+            config = _rendered_config(name, resolve_secrets(row["tool_config"] or {}, secrets))
             args = resolve_secrets(row["args"] or {}, secrets)
-            result = await tool(config, args, ctx)
+            result = await kind.run(config, args, ctx)
         except ToolError as exc:
             error: dict[str, Any] | None = exc.as_error()
         except TemplateError as exc:
-            error = {"kind": "secret", "message": str(exc)}
+            error = {"kind": ErrorKind.SECRET, "message": str(exc)}
         except psycopg.OperationalError as exc:
             # Our own database went away mid-call (a tool that reports in its own
             # transaction): nothing was recorded, so the command must simply run again.
@@ -271,8 +298,8 @@ class Worker:
             await self._hand_back(lease, where)
             return
         except Exception as exc:
-            log.exception("tool %s failed unexpectedly (%s)", kind, where)
-            error = {"kind": "internal", "message": f"{type(exc).__name__}: {exc}"}
+            log.exception("tool %s failed unexpectedly (%s)", name, where)
+            error = {"kind": ErrorKind.INTERNAL, "message": f"{type(exc).__name__}: {exc}"}
         else:
             error = None
             if isinstance(result, Deferred):
@@ -280,7 +307,7 @@ class Worker:
                 return
             if isinstance(result, Reported):
                 duration_ms = round((time.monotonic() - started) * 1000)
-                _log_finish(where, result.event_id, result.outcome, duration_ms)
+                _log_finish(where, result.event_id, result.report, duration_ms)
                 return
         duration_ms = round((time.monotonic() - started) * 1000)
         await self._report(lease, finish(result, error), where, duration_ms)
@@ -299,7 +326,7 @@ class Worker:
         log.warning("could not release %s; its lease will expire", where)
 
     async def _report(
-        self, lease: Lease, done: outcomes.Outcome, where: str, duration_ms: int
+        self, lease: Lease, done: reports.CallReport, where: str, duration_ms: int
     ) -> None:
         assert self._queue is not None
         held = self._held.get(lease.queue_id)
@@ -314,8 +341,11 @@ class Worker:
                 break
             except psycopg.DataError as exc:
                 # The payload passed our checks but not jsonb's: record why, not nothing.
-                done = outcomes.failure(
-                    {"kind": "result_not_storable", "message": f"PostgreSQL refused it: {exc}"},
+                done = reports.failure(
+                    {
+                        "kind": ErrorKind.RESULT_NOT_STORABLE,
+                        "message": f"PostgreSQL refused it: {exc}",
+                    },
                     duration_ms,
                     max_bytes=self.max_result_bytes,
                 )
@@ -378,18 +408,61 @@ class Worker:
                 [*remaining, hurry], timeout=left, return_when=asyncio.FIRST_COMPLETED
             )
         hurry.cancel()
+        await self._give_back_unfinished()
+
+    async def _give_back_unfinished(self) -> None:
+        """Cancel the commands still running and release their leases (same attempt)."""
+        assert self._queue is not None
         unfinished = [held for held in self._held.values() if not held.task.done()]
         for held in unfinished:
             held.task.cancel()
         await asyncio.gather(*(held.task for held in unfinished), return_exceptions=True)
-        if unfinished:
+        if not unfinished:
+            return
+        try:
             released = await self._queue.release(held.lease for held in unfinished)
-            log.info(
-                "worker %s released %d unfinished commands: %s",
-                self.worker_id,
-                len(released),
-                sorted(released),
+        except (*_DB_DOWN, psycopg.Error) as exc:
+            log.warning(
+                "could not release %d commands (%s); their leases will expire", len(unfinished), exc
             )
+            return
+        log.info(
+            "worker %s released %d unfinished commands: %s",
+            self.worker_id,
+            len(released),
+            sorted(released),
+        )
+
+
+async def _beside(side: asyncio.Task[None], work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` while the side task runs; if the side task fails first, stop `work`
+    and raise the side task's error."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({task, side}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            side.result()  # raises: the side task never returns while the worker runs
+        task.result()
+    finally:
+        await _cancel(task)
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    if task.done():
+        return  # its outcome was taken by whoever waited on it
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _rendered_config(kind: str, config: Any) -> ToolConfig:
+    """The command's rendered tool_config as its kind's model; a config error if not."""
+    if not isinstance(config, dict):
+        raise ToolError(ErrorKind.CONFIG, f"tool_config must be a mapping, not {config!r}")
+    try:
+        return parse_tool_config({**config, "kind": kind}, rendered=True)
+    except ValidationError as exc:
+        raise ToolError(ErrorKind.CONFIG, config_error_message(exc)) from None
 
 
 # --- command line ----------------------------------------------------------------------
@@ -428,7 +501,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _log_finish(where: str, event_id: int | None, done: outcomes.Outcome, duration_ms: int) -> None:
+def _log_finish(
+    where: str, event_id: int | None, done: reports.CallReport, duration_ms: int
+) -> None:
     if event_id is None:
         log.warning(
             "lease lost, nothing recorded (an effect in our database rolled back): %s", where
@@ -455,7 +530,11 @@ def main(argv: list[str] | None = None) -> int:
         grace_seconds=options.grace_seconds,
         python_memory_mb=options.python_memory_mb,
     )
-    run_until_stopped(worker)
+    try:
+        run_until_stopped(worker)
+    except SideTaskFailed as exc:
+        print(f"noetl-worker {worker.worker_id}: {exc}; exiting", file=sys.stderr)
+        return 1
     return 0
 
 

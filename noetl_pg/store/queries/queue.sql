@@ -13,10 +13,11 @@ WITH finished AS (
        AND status = 'leased'
        AND assigned_worker_id = %(worker_id)s
        AND attempt = %(attempt)s
-    RETURNING queue_id, execution_id, step, run_key, attempt
+    RETURNING queue_id, execution_id, step, run_key, attempt, status
 )
 INSERT INTO noetl.event (execution_id, event_type, node_name, status, payload, queue_id)
-SELECT execution_id, 'call.done', step, %(event_status)s,
+SELECT execution_id, 'call.done', step,
+       CASE status WHEN 'done' THEN 'ok' ELSE 'error' END,
        %(payload)s::jsonb || jsonb_build_object(
            'run_key', run_key, 'attempt', attempt, 'worker_id', %(worker_id)s::text),
        queue_id
@@ -53,20 +54,21 @@ SELECT greatest(0, extract(epoch FROM min(available_at) - now()))::float8 AS del
 HAVING count(*) > 0;
 
 -- name: heartbeat_leases
--- Extend every lease this worker still holds, fenced on worker and attempt; returns the
+-- Extend every given lease still held, fenced on worker and attempt; returns the
 -- queue_ids extended (a lease missing from the answer was lost).
 UPDATE noetl.queue q
    SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
        heartbeat_at = now()
-  FROM unnest(%(queue_ids)s::bigint[], %(attempts)s::integer[]) AS held(queue_id, attempt)
+  FROM unnest(%(queue_ids)s::bigint[], %(worker_ids)s::text[], %(attempts)s::integer[])
+       AS held(queue_id, worker_id, attempt)
  WHERE q.queue_id = held.queue_id
    AND q.attempt = held.attempt
-   AND q.assigned_worker_id = %(worker_id)s
+   AND q.assigned_worker_id = held.worker_id
    AND q.status = 'leased'
 RETURNING q.queue_id;
 
 -- name: release_leases
--- Give back leases this worker still holds (graceful stop): pending again, same attempt.
+-- Give back leases still held (graceful stop): pending again, same attempt.
 UPDATE noetl.queue q
    SET status = 'pending',
        assigned_worker_id = NULL,
@@ -74,10 +76,11 @@ UPDATE noetl.queue q
        heartbeat_at = NULL,
        started_at = NULL,
        updated_at = now()
-  FROM unnest(%(queue_ids)s::bigint[], %(attempts)s::integer[]) AS held(queue_id, attempt)
+  FROM unnest(%(queue_ids)s::bigint[], %(worker_ids)s::text[], %(attempts)s::integer[])
+       AS held(queue_id, worker_id, attempt)
  WHERE q.queue_id = held.queue_id
    AND q.attempt = held.attempt
-   AND q.assigned_worker_id = %(worker_id)s
+   AND q.assigned_worker_id = held.worker_id
    AND q.status = 'leased'
 RETURNING q.queue_id;
 

@@ -9,41 +9,110 @@ the content type says JSON), else text. A non-2xx status is error kind `http_sta
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from noetl_pg.worker.tools.base import ToolContext, ToolError
+from noetl_pg.protocol import ErrorKind
+from noetl_pg.protocol.tool_config import (
+    ConfigPart,
+    Seconds,
+    Templated,
+    ToolConfig,
+    has_template,
+    rendered,
+)
+from noetl_pg.worker.tool import ToolContext, ToolError, ToolKind, WorkerSettings
 
 DEFAULT_TIMEOUT = 30.0
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _FORM = "application/x-www-form-urlencoded"
 
 
-async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) -> Any:
-    url = config.get("endpoint") or config.get("url")
-    if not url or not isinstance(url, str):
-        raise ToolError("config", "http tool needs `endpoint` (or `url`) as a string")
-    method = str(config.get("method") or "GET").upper()
-    headers = {str(k): _text(v) for k, v in (config.get("headers") or {}).items()}
+class HttpAuth(ConfigPart):
+    """`auth: {type: bearer, token}` or `{type: basic, username, password}`."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+    label = "http `auth`"
+
+    type: Templated[Literal["bearer", "basic"]]
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) and not has_template(value) else value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> HttpAuth:
+        if self.type == "bearer" and self.token is None:
+            raise ValueError("http `auth` of type bearer needs `token`")
+        if self.type == "basic" and self.username is None:
+            raise ValueError("http `auth` of type basic needs `username` (and `password`)")
+        return self
+
+
+class HttpConfig(ToolConfig):
+    kind: Literal["http"] = "http"
+    method: str = "GET"
+    endpoint: str | None = None
+    url: str | None = None  # another name for endpoint
+    headers: Templated[dict[str, Any]] | None = None
+    params: Templated[dict[str, Any]] | None = None  # the query string
+    json_body: Any = Field(default=None, alias="json")
+    data: Any = None  # the body: text as it is; a mapping as JSON, or a form (Content-Type)
+    timeout: Templated[Seconds] | None = None
+    auth: Templated[HttpAuth] | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str, info: ValidationInfo) -> str:
+        if has_template(method) and not rendered(info):
+            return method
+        if method.upper() not in HTTP_METHODS:
+            raise ValueError(
+                f"http tool `method` {method!r} is not one of {', '.join(sorted(HTTP_METHODS))}"
+            )
+        return method.upper()
+
+    @model_validator(mode="after")
+    def _has_endpoint(self) -> HttpConfig:
+        if not self.endpoint and not self.url:
+            raise ValueError("http tool needs `endpoint` (or `url`)")
+        return self
+
+
+def open_client(settings: WorkerSettings) -> httpx.AsyncClient:
+    """One client per worker: its connections are pooled across calls."""
+    return httpx.AsyncClient(follow_redirects=True)
+
+
+async def run(config: HttpConfig, args: dict[str, Any], ctx: ToolContext[httpx.AsyncClient]) -> Any:
+    url = str(config.endpoint or config.url)
+    method = config.method
+    headers = {str(k): _text(v) for k, v in (config.headers or {}).items()}
     request: dict[str, Any] = {
         "headers": headers,
-        "params": config.get("params") or None,
-        "timeout": _timeout(config, ctx),
-        "auth": _auth(config.get("auth"), headers),
+        "params": config.params or None,
+        "timeout": config.timeout or ctx.timeout_seconds or DEFAULT_TIMEOUT,
+        "auth": _auth(config.auth, headers),
     }
     request.update(_body(config, headers))
     try:
-        response = await ctx.resources.http.request(method, url, **request)
+        response = await ctx.resource.request(method, url, **request)
     except httpx.TimeoutException as exc:
         raise ToolError(
-            "timeout", f"{method} {url} timed out ({type(exc).__name__})", url=url
+            ErrorKind.TIMEOUT, f"{method} {url} timed out ({type(exc).__name__})", url=url
         ) from None
     except httpx.HTTPError as exc:
-        raise ToolError("transport", f"{method} {url} failed: {exc}", url=url) from None
+        raise ToolError(ErrorKind.TRANSPORT, f"{method} {url} failed: {exc}", url=url) from None
     data = _data(response)
     if not response.is_success:
         raise ToolError(
-            "http_status",
+            ErrorKind.HTTP_STATUS,
             f"{method} {url} returned HTTP {response.status_code} {response.reason_phrase}",
             status=response.status_code,
             data=data,
@@ -51,36 +120,26 @@ async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) ->
     return {"status": response.status_code, "headers": _headers(response), "data": data}
 
 
+KIND = ToolKind(config=HttpConfig, run=run, resources=open_client)
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _timeout(config: dict[str, Any], ctx: ToolContext) -> float:
-    timeout = config.get("timeout") or ctx.timeout_seconds or DEFAULT_TIMEOUT
-    try:
-        return float(timeout)
-    except (TypeError, ValueError):
-        raise ToolError("config", f"http `timeout` must be a number, not {timeout!r}") from None
-
-
-def _auth(auth: Any, headers: dict[str, str]) -> httpx.Auth | None:
-    if not auth:
+def _auth(auth: HttpAuth | None, headers: dict[str, str]) -> httpx.Auth | None:
+    if auth is None:
         return None
-    if not isinstance(auth, dict):
-        raise ToolError("config", "http `auth` must be a mapping with a `type`")
-    kind = str(auth.get("type", "")).lower()
-    if kind == "bearer":
-        headers["Authorization"] = f"Bearer {auth.get('token', '')}"
+    if auth.type == "bearer":
+        headers["Authorization"] = f"Bearer {auth.token}"
         return None
-    if kind == "basic":
-        return httpx.BasicAuth(str(auth.get("username", "")), str(auth.get("password", "")))
-    raise ToolError("config", f"http `auth.type` must be bearer or basic, not {kind!r}")
+    return httpx.BasicAuth(str(auth.username), auth.password or "")
 
 
-def _body(config: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-    if config.get("json") is not None:
-        return {"json": config["json"]}
-    data = config.get("data")
+def _body(config: HttpConfig, headers: dict[str, str]) -> dict[str, Any]:
+    if config.json_body is not None:
+        return {"json": config.json_body}
+    data = config.data
     if data is None:
         return {}
     if isinstance(data, str | bytes):

@@ -8,9 +8,19 @@ waiting command (and writes the parent's call.done) when the child ends.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
-from noetl_pg.worker.tools.base import Deferred, ToolContext, ToolError
+from pydantic import Field
+
+from noetl_pg.protocol.tool_config import Templated, ToolConfig
+from noetl_pg.worker.tool import Deferred, ToolContext, ToolKind
+
+
+class PlaybookConfig(ToolConfig):
+    kind: Literal["playbook"] = "playbook"
+    path: str = Field(description="the catalog path of the child playbook")
+    version: str | int | None = None
+    args: Templated[dict[str, Any]] | None = None  # the child's workload, without step args
 
 
 def child_execution_id(parent_execution_id: str, queue_id: int) -> str:
@@ -18,13 +28,10 @@ def child_execution_id(parent_execution_id: str, queue_id: int) -> str:
     return f"exec-{digest[:32]}"
 
 
-async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) -> Any:
-    path = config.get("path")
-    if not path or not isinstance(path, str):
-        raise ToolError("config", "playbook tool needs `path` (the child playbook)")
+async def run(config: PlaybookConfig, args: dict[str, Any], ctx: ToolContext[None]) -> Any:
     payload: dict[str, Any] = {
-        "path": path,
-        "workload": args if args else (config.get("args") or {}),
+        "path": config.path,
+        "workload": args if args else (config.args or {}),
         "parent": {
             "execution_id": ctx.execution_id,
             "queue_id": ctx.queue_id,
@@ -32,12 +39,15 @@ async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) ->
             "run_key": ctx.run_key,
         },
     }
-    if config.get("version") is not None:
-        payload["version"] = config["version"]
+    if config.version is not None:
+        payload["version"] = config.version
     child_id = child_execution_id(ctx.execution_id, ctx.queue_id)
-    started = await ctx.resources.queue.start_child_playbook(ctx.lease, child_id, payload)
+    started = await ctx.queue.start_child_playbook(ctx.lease, child_id, payload)
     if not started.held:
         return Deferred("lease lost before the child playbook could start")
     if started.event_id is None:
         return Deferred(f"child execution {child_id} was already started")
     return Deferred(f"started child execution {child_id}")
+
+
+KIND = ToolKind(config=PlaybookConfig, run=run)

@@ -5,9 +5,9 @@ or a list for `%s` ones, always bound by the driver, never pasted into the text.
 statements are allowed when there are no params (the result is the last statement's);
 they run in one transaction. `timeout` (or the command's timeout_seconds) becomes the
 transaction's statement_timeout.
-`connection` is a DSN or a NAME looked up as env `NOETL_CONNECTION_<NAME>`; the default
-is the worker's own database, where the SQL and the command's report commit in one
-transaction (exactly-once effects; see `_run_and_report`).
+`connection` (or `auth`) is a DSN or a NAME looked up as env `NOETL_CONNECTION_<NAME>`;
+the default is the worker's own database, where the SQL and the command's report commit
+in one transaction (exactly-once effects; see `_run_and_report`).
 Response `{rows: [{column: value}], row_count, columns}` with JSON-safe values; an SQL
 error is kind `sql` with `sqlstate`.
 """
@@ -21,31 +21,83 @@ import math
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from pydantic import ValidationInfo, field_validator, model_validator
 
+from noetl_pg.protocol import ErrorKind
+from noetl_pg.protocol.tool_config import Seconds, Templated, ToolConfig, has_template, rendered
 from noetl_pg.store.db import KEEPALIVE
-from noetl_pg.worker.tools.base import Reported, ToolContext, ToolError
+from noetl_pg.worker.report import CallReport
+from noetl_pg.worker.tool import Reported, ToolContext, ToolError, ToolKind, WorkerSettings
 
 CONNECTION_ENV_PREFIX = "NOETL_CONNECTION_"
 POOL_TIMEOUT = 30.0
 
 
-async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) -> Any:
-    sql = config.get("query") or config.get("command")
-    if not sql or not isinstance(sql, str):
-        raise ToolError("config", "postgres tool needs `query` (or `command`) as SQL text")
-    params = config.get("params")
-    if params is not None and not isinstance(params, list | dict):
-        raise ToolError("config", "postgres `params` must be a mapping or a list")
-    timeout = config.get("timeout") or ctx.timeout_seconds
-    dsn = connection_dsn(config.get("connection") or config.get("auth"), ctx)
-    own_database = dsn == ctx.resources.dsn
+class PostgresConfig(ToolConfig):
+    kind: Literal["postgres"] = "postgres"
+    query: str | None = None
+    command: str | None = None  # another name for query
+    params: dict[str, Any] | list[Any] | str | None = None  # str: a template, until rendered
+    connection: str | None = None  # a DSN or a connection NAME; default: our own database
+    auth: str | None = None  # another name for connection
+    template_sql: bool = False
+    timeout: Templated[Seconds] | None = None
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _bound_values(cls, params: Any, info: ValidationInfo) -> Any:
+        if params is None or isinstance(params, dict | list):
+            return params
+        if has_template(params) and not rendered(info):
+            return params
+        raise ValueError(
+            "postgres tool `params` must be a mapping (for %(name)s) or a list (for %s)"
+        )
+
+    @field_validator("template_sql", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError("postgres tool `template_sql` must be true or false")
+        return value
+
+    @model_validator(mode="after")
+    def _sql_text(self, info: ValidationInfo) -> PostgresConfig:
+        if not self.query and not self.command:
+            raise ValueError("postgres tool needs `query` or `command` (SQL text)")
+        if not rendered(info):
+            _check_sql_text(self)
+        return self
+
+    @property
+    def sql(self) -> str:
+        return str(self.query or self.command)
+
+
+def _check_sql_text(config: PostgresConfig) -> None:
+    """Values reach SQL as bound parameters. A template in the SQL text pastes values into
+    it (an injection waiting to happen), so it needs an explicit `template_sql: true`."""
+    for key in ("query", "command"):
+        if has_template(getattr(config, key)) and not config.template_sql:
+            raise ValueError(
+                f"postgres tool `{key}` contains a template, which would paste values into"
+                " the SQL text; pass values with `params` (bound: %(name)s or %s), or set"
+                " `template_sql: true` to render the SQL text on purpose"
+            )
+
+
+async def run(config: PostgresConfig, args: dict[str, Any], ctx: ToolContext[PostgresPools]) -> Any:
+    sql, params = config.sql, config.params
+    timeout = config.timeout or ctx.timeout_seconds
+    dsn = connection_dsn(config.connection or config.auth, ctx)
+    own_database = dsn == ctx.settings.dsn
     try:
-        pool = await ctx.resources.postgres.pool(dsn, probe=not own_database)
+        pool = await ctx.resource.pool(dsn, probe=not own_database)
         if own_database:
             return await _run_and_report(pool, sql, params, timeout, ctx)
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
@@ -54,7 +106,9 @@ async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) ->
         if own_database:
             raise  # the SQL rolled back with its report: the worker hands the command back
         if isinstance(exc, PoolTimeout):
-            raise ToolError("connection", f"no database connection available: {exc}") from None
+            raise ToolError(
+                ErrorKind.CONNECTION, f"no database connection available: {exc}"
+            ) from None
         raise _tool_error(exc, timeout) from None
     except psycopg.Error as exc:
         raise _tool_error(exc, timeout) from None
@@ -76,12 +130,16 @@ async def _execute(
 class _Refused(Exception):
     """The SQL ran but its result cannot be reported (too large...): undo its effect."""
 
-    def __init__(self, outcome: Any) -> None:
-        self.outcome = outcome
+    def __init__(self, report: CallReport) -> None:
+        self.report = report
 
 
 async def _run_and_report(
-    pool: AsyncConnectionPool, sql: str, params: Any, timeout: float | None, ctx: ToolContext
+    pool: AsyncConnectionPool,
+    sql: str,
+    params: Any,
+    timeout: float | None,
+    ctx: ToolContext[PostgresPools],
 ) -> Reported:
     """On the orchestrator's own database, run the SQL and report it in ONE transaction.
 
@@ -93,52 +151,52 @@ async def _run_and_report(
         async with conn.transaction() as whole:
             try:
                 async with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
-                    outcome = ctx.finish(await _execute(cursor, sql, params, timeout), None)
-                    if not outcome.ok:
-                        raise _Refused(outcome)
+                    report = ctx.finish(await _execute(cursor, sql, params, timeout), None)
+                    if not report.ok:
+                        raise _Refused(report)
             except _Refused as refused:
-                outcome = refused.outcome
+                report = refused.report
             except psycopg.Error as exc:
                 if conn.broken or conn.closed:
                     raise  # the database went away: not the SQL's failure
-                outcome = ctx.finish(None, _tool_error(exc, timeout).as_error())
+                report = ctx.finish(None, _tool_error(exc, timeout).as_error())
             await conn.execute("SELECT set_config('statement_timeout', '0', true)")
-            event_id = await ctx.resources.queue.report_on(
+            event_id = await ctx.queue.report_on(
                 conn,
                 ctx.lease,
-                ok=outcome.ok,
-                payload_json=outcome.payload_json,
-                last_error=outcome.last_error,
+                ok=report.ok,
+                payload_json=report.payload_json,
+                last_error=report.last_error,
             )
             if event_id is None:
                 raise psycopg.Rollback(whole)
-            return Reported(event_id, outcome)
-        return Reported(None, outcome)
+            return Reported(event_id, report)
+        return Reported(None, report)
 
 
 def _tool_error(exc: psycopg.Error, timeout: float | None) -> ToolError:
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return ToolError(
-            "timeout", f"the statement ran past its timeout of {timeout}s", sqlstate=exc.sqlstate
+            ErrorKind.TIMEOUT,
+            f"the statement ran past its timeout of {timeout}s",
+            sqlstate=exc.sqlstate,
         )
     return _sql_error(exc)
 
 
-def connection_dsn(connection: Any, ctx: ToolContext) -> str:
+def connection_dsn(connection: str | None, ctx: ToolContext[PostgresPools]) -> str:
     """A DSN as it is, a NAME from `NOETL_CONNECTION_<NAME>`, or the worker's database."""
     if not connection:
-        return ctx.resources.dsn
-    if not isinstance(connection, str):
-        raise ToolError("config", "postgres `connection` must be a DSN or a connection name")
+        return ctx.settings.dsn
     if "=" in connection or "://" in connection:
         return connection
-    env = ctx.resources.env
+    env = ctx.settings.env
     for name in (connection, connection.upper()):
         value = env.get(CONNECTION_ENV_PREFIX + name)
         if value:
             return value
     raise ToolError(
-        "config",
+        ErrorKind.CONFIG,
         f"connection {connection!r} is not defined: set {CONNECTION_ENV_PREFIX}"
         f"{connection.upper()} in the worker's environment",
     )
@@ -173,7 +231,7 @@ def _sql_error(exc: psycopg.Error) -> ToolError:
         details["hint"] = diag.message_hint
     if diag.statement_position:
         details["position"] = int(diag.statement_position)
-    return ToolError("sql", message, **details)
+    return ToolError(ErrorKind.SQL, message, **details)
 
 
 def json_safe(value: Any) -> Any:
@@ -246,11 +304,24 @@ class PostgresPools:
         for pool in pools:
             await pool.close()
 
+    async def __aenter__(self) -> PostgresPools:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def open_pools(settings: WorkerSettings) -> PostgresPools:
+    return PostgresPools(max_size=min(settings.concurrency, 4))
+
+
+KIND = ToolKind(config=PostgresConfig, run=run, resources=open_pools)
+
 
 async def _probe(dsn: str) -> None:
     """Connect once, so a bad DSN fails now with the server's reason, not a pool timeout."""
     try:
         conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=10)
     except psycopg.Error as exc:
-        raise ToolError("connection", f"cannot connect: {str(exc).strip()}") from None
+        raise ToolError(ErrorKind.CONNECTION, f"cannot connect: {str(exc).strip()}") from None
     await conn.close()

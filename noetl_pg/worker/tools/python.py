@@ -15,9 +15,13 @@ import os
 import struct
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from noetl_pg.worker.tools.base import ToolContext, ToolError
+from pydantic import Field, field_validator
+
+from noetl_pg.protocol import ErrorKind
+from noetl_pg.protocol.tool_config import Seconds, Templated, ToolConfig
+from noetl_pg.worker.tool import ToolContext, ToolError, ToolKind, WorkerSettings
 
 DEFAULT_TIMEOUT = 60.0
 _CHILD = Path(__file__).with_name("_python_child.py")
@@ -26,15 +30,25 @@ _HEADER = struct.Struct(">Q")
 _PRIVATE_ENV_PREFIXES = ("NOETL_SECRET_", "NOETL_CONNECTION_")
 
 
-async def run(config: dict[str, Any], args: dict[str, Any], ctx: ToolContext) -> Any:
-    code = config.get("code")
-    if not isinstance(code, str) or not code.strip():
-        raise ToolError("config", "python tool needs `code` defining main(...)")
+class PythonConfig(ToolConfig):
+    kind: Literal["python"] = "python"
+    code: str = Field(description="Python source defining main(...)")
+    timeout: Templated[Seconds] | None = None
+
+    @field_validator("code")
+    @classmethod
+    def _not_blank(cls, code: str) -> str:
+        if not code.strip():
+            raise ValueError("python tool needs `code` defining main(...)")
+        return code
+
+
+async def run(config: PythonConfig, args: dict[str, Any], ctx: ToolContext[PythonPool]) -> Any:
     if not isinstance(args, dict):
-        raise ToolError("config", "python tool args must be a mapping (passed by name)")
-    timeout = config.get("timeout") or ctx.timeout_seconds or DEFAULT_TIMEOUT
-    return await ctx.resources.python.call(
-        code, args, timeout=float(timeout), limit=ctx.resources.max_result_bytes
+        raise ToolError(ErrorKind.CONFIG, "python tool args must be a mapping (passed by name)")
+    timeout = config.timeout or ctx.timeout_seconds or DEFAULT_TIMEOUT
+    return await ctx.resource.call(
+        config.code, args, timeout=float(timeout), limit=ctx.settings.max_result_bytes
     )
 
 
@@ -111,7 +125,7 @@ class PythonPool:
             body = {"code": code, "args": args, "limit": limit}
             json.dumps(body)
         except (TypeError, ValueError) as exc:
-            raise ToolError("config", f"python tool args are not JSON: {exc}") from None
+            raise ToolError(ErrorKind.CONFIG, f"python tool args are not JSON: {exc}") from None
         async with self._slots:
             child = self._idle.pop() if self._idle else await _Child.spawn(self._memory_mb)
             self._busy.add(child)
@@ -121,14 +135,14 @@ class PythonPool:
                 healthy = True
             except TimeoutError:
                 raise ToolError(
-                    "timeout",
+                    ErrorKind.TIMEOUT,
                     f"main() did not return within {timeout:g} s; its process was killed",
                     timeout=timeout,
                 ) from None
             except _ChildDied:
                 code_ = await child.exit_code()
                 raise ToolError(
-                    "python",
+                    ErrorKind.PYTHON,
                     f"the python process exited (code {code_}) while running main(): "
                     "os._exit, a crash or the out-of-memory killer; it was replaced",
                     type="ProcessExit",
@@ -143,7 +157,7 @@ class PythonPool:
         if reply.get("ok"):
             return reply["result"]
         error = reply["error"]
-        raise ToolError(error.pop("kind"), error.pop("message"), **error)
+        raise ToolError(ErrorKind(error.pop("kind")), error.pop("message"), **error)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -151,3 +165,16 @@ class PythonPool:
             await child.close()
         for child in list(self._busy):
             await child.kill()
+
+    async def __aenter__(self) -> PythonPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def open_pool(settings: WorkerSettings) -> PythonPool:
+    return PythonPool(settings.concurrency, memory_mb=settings.python_memory_mb)
+
+
+KIND = ToolKind(config=PythonConfig, run=run, resources=open_pool)

@@ -101,3 +101,19 @@ def test_missing_endpoint_is_a_config_error(dsn):
     event = run_one(dsn, "http", {"method": "GET"})
     assert event["payload"]["error"]["kind"] == "config"
     assert "endpoint" in event["payload"]["error"]["message"]
+
+
+def test_the_rendered_config_is_checked_by_the_kind_model(dsn, http_server):
+    misspelt, mistyped = run_commands(
+        dsn,
+        ("http", {"endpiont": f"{http_server}/json"}),
+        ("http", {"endpoint": f"{http_server}/json", "timeout": "{{ never rendered }}"}),
+    )
+    assert misspelt["payload"]["error"] == {
+        "kind": "config",
+        "message": "unknown field 'endpiont' of http tool; did you mean 'endpoint'?",
+    }
+    assert mistyped["payload"]["error"]["kind"] == "config"
+    assert mistyped["payload"]["error"]["message"].startswith(
+        "`timeout`: Input should be a valid number"
+    )

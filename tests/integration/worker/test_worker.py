@@ -7,8 +7,9 @@ import time
 
 from psycopg.types.json import Jsonb
 
+from noetl_pg.protocol import Lease
 from noetl_pg.store.db import async_pool, connect
-from noetl_pg.store.queue import CommandQueue, Lease
+from noetl_pg.store.queue import CommandQueue
 from noetl_pg.worker.daemon import Worker
 from noetl_pg.worker.tools.playbook import child_execution_id
 from tests.integration.worker.conftest import (
@@ -166,6 +167,10 @@ def test_a_worker_whose_lease_was_taken_cannot_report(dsn, conn):
             queue = CommandQueue(pool, "worker-a")
             rows = await queue.lease_commands(2, 30.0)
             assert sorted(r["queue_id"] for r in rows) == [first, second]
+            assert {CommandQueue.lease_of(r) for r in rows} == {
+                Lease(first, "worker-a", 1),
+                Lease(second, "worker-a", 1),
+            }
             # Another worker took the first; the second went through expiry (attempt + 1).
             conn.execute(
                 "UPDATE noetl.queue SET assigned_worker_id = 'worker-b' WHERE queue_id = %s",
@@ -173,11 +178,12 @@ def test_a_worker_whose_lease_was_taken_cannot_report(dsn, conn):
             )
             conn.execute("UPDATE noetl.queue SET attempt = 2 WHERE queue_id = %s", [second])
             payload = '{"response": "stale", "duration_ms": 1}'
-            lost_a = await queue.report(Lease(first, 1), ok=True, payload_json=payload)
-            lost_b = await queue.report(Lease(second, 1), ok=True, payload_json=payload)
-            held = await queue.heartbeat([Lease(first, 1), Lease(second, 1)], 30.0)
+            mine_a, mine_b = Lease(first, "worker-a", 1), Lease(second, "worker-a", 1)
+            lost_a = await queue.report(mine_a, ok=True, payload_json=payload)
+            lost_b = await queue.report(mine_b, ok=True, payload_json=payload)
+            held = await queue.heartbeat([mine_a, mine_b], 30.0)
             theirs = CommandQueue(pool, "worker-b")
-            ok = await theirs.report(Lease(first, 1), ok=True, payload_json=payload)
+            ok = await theirs.report(Lease(first, "worker-b", 1), ok=True, payload_json=payload)
             return lost_a, lost_b, (held or None) and ok
         finally:
             await pool.close()
@@ -210,6 +216,49 @@ def test_a_lost_lease_cancels_the_running_command_and_reports_nothing(dsn, conn)
     assert call_done(conn, queue_id) == []
     row = conn.execute("SELECT * FROM noetl.queue WHERE queue_id = %s", [queue_id]).fetchone()
     assert (row["status"], row["assigned_worker_id"]) == ("leased", "thief")
+
+
+def test_a_command_its_own_worker_leases_again_is_held_once(dsn, conn, tmp_path):
+    # The first run is short, a later one long: if the first run's end dropped the later
+    # lease from the worker's books, that lease would go unheartbeated and expire.
+    code = (
+        "import os, time\n"
+        "def main(marker):\n"
+        "    first = not os.path.exists(marker)\n"
+        "    open(marker, 'a').close()\n"
+        "    time.sleep(1 if first else 60)\n"
+    )
+    marker = tmp_path / "first-run"
+    queue_id = insert_command(conn, "python", {"code": code}, {"marker": str(marker)})
+
+    def second_lease_outlived_two_leases() -> bool:
+        row = conn.execute(
+            "SELECT attempt, status, now() - started_at > interval '6 seconds' AS long"
+            " FROM noetl.queue WHERE queue_id = %s",
+            [queue_id],
+        ).fetchone()
+        assert row["attempt"] <= 2, "the second lease expired: nobody heartbeated it"
+        return row["attempt"] == 2 and row["status"] == "leased" and row["long"]
+
+    async def scenario() -> None:
+        worker = Worker(dsn, lease_seconds=3.0, safety_interval=0.3, grace_seconds=0.1)
+        task = asyncio.create_task(worker.run())
+        await _until(marker.exists, task)
+        # The lease runs out under the first run; the worker takes it back and leases it again.
+        conn.execute(
+            "UPDATE noetl.queue SET lease_expires_at = now() - interval '1 second'"
+            " WHERE queue_id = %s",
+            [queue_id],
+        )
+        await _until(second_lease_outlived_two_leases, task)
+        assert worker.running == [queue_id]
+        worker.stop()
+        await task
+
+    asyncio.run(scenario())
+    assert call_done(conn, queue_id) == []
+    row = conn.execute("SELECT * FROM noetl.queue WHERE queue_id = %s", [queue_id]).fetchone()
+    assert (row["status"], row["attempt"]) == ("pending", 2)  # released on stop
 
 
 def test_playbook_starts_one_child_and_leaves_the_command_waiting(dsn, conn):

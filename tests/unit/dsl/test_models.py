@@ -168,7 +168,10 @@ def test_loop():
         ({"kind": "python"}, "python tool needs `code`"),
         ({"kind": "workbook"}, "workbook tool needs `task`"),
         ({"kind": "playbook"}, "playbook tool needs `path`"),
-        ({"kind": "shell", "cmd": "ls"}, "unknown tool kind 'shell'; known kinds: http, postgres"),
+        (
+            {"kind": "shell", "cmd": "ls"},
+            "unknown tool kind 'shell'; known kinds: http, noop, playbook, postgres",
+        ),
     ],
 )
 def test_tool_kind_checks(tool, message):

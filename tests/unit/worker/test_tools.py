@@ -6,13 +6,29 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from noetl_pg.worker.tools import TOOLS
+from noetl_pg.protocol.tools import KNOWN_TOOL_KINDS
+from noetl_pg.worker.tool import ToolKind
+from noetl_pg.worker.tools import KINDS
 from noetl_pg.worker.tools.playbook import child_execution_id
 from noetl_pg.worker.tools.postgres import json_safe
 
 
-def test_every_kind_of_the_protocol_has_a_tool():
-    assert set(TOOLS) == {"http", "postgres", "python", "playbook", "noop"}
+def test_the_registry_holds_every_kind_module():
+    assert set(KINDS) == {"http", "noop", "playbook", "postgres", "python", "workbook"}
+    assert tuple(KINDS) == KNOWN_TOOL_KINDS
+    assert all(isinstance(kind, ToolKind) for kind in KINDS.values())
+
+
+def test_only_workbook_is_left_to_the_engine():
+    assert [name for name, kind in KINDS.items() if kind.run is None] == ["workbook"]
+
+
+def test_kinds_with_resources():
+    assert [name for name, kind in KINDS.items() if kind.resources] == [
+        "http",
+        "postgres",
+        "python",
+    ]
 
 
 def test_json_safe_values():

@@ -14,19 +14,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from noetl_pg.dsl.render import TemplateError
+from noetl_pg.protocol import ErrorKind
 
 MAX_RESULT_BYTES_ENV = "NOETL_MAX_RESULT_BYTES"
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
-SECRET_ENV_PREFIX = "NOETL_SECRET_"
-
 REDACTED = "[secret]"
 _MESSAGE_LIMIT = 4000
 _LAST_ERROR_LIMIT = 1000
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CallReport:
+    """A finished call as the worker reports it: ready for `report_command`."""
+
     ok: bool
     payload_json: str  # the call.done payload (before report_command adds run_key etc.)
     last_error: str | None  # for noetl.queue.last_error
@@ -46,45 +46,16 @@ def max_result_bytes_from_env(env: Mapping[str, str] = os.environ) -> int:
     return value
 
 
-class SecretLookup:
-    """Looks secrets up as env `NOETL_SECRET_<NAME>` and remembers the values it gave out.
-
-    Only the names in `allowed` are filled in: the engine lists, per command, the secrets
-    its step's playbook templates mention. A placeholder for any other name can only have
-    come from data (say, an API response rendered into a later call), and filling it in
-    would send the secret wherever that data points.
-    """
-
-    def __init__(self, env: Mapping[str, str] = os.environ, allowed: Iterable[str] = ()) -> None:
-        self.env = env
-        self.allowed = frozenset(allowed)
-        self.used: list[str] = []
-
-    def __call__(self, name: str) -> str:
-        if name not in self.allowed:
-            raise TemplateError(
-                f"{{{{ secret.{name} }}}}",
-                f"secret {name!r} is not named by this step's playbook templates; a"
-                " placeholder that arrives in data is never filled in",
-            )
-        for candidate in dict.fromkeys((name, name.upper())):
-            value = self.env.get(SECRET_ENV_PREFIX + candidate)
-            if value is not None:
-                self.used.append(value)
-                return value
-        raise KeyError(name)
-
-
 def success(
     response: Any, duration_ms: int, *, max_bytes: int, secrets: Iterable[str] = ()
-) -> Outcome:
+) -> CallReport:
     """The payload of a successful call, or the failure that replaces it."""
     payload = redact({"response": response, "duration_ms": duration_ms}, secrets)
     try:
         text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         return failure(
-            {"kind": "result_not_json", "message": f"the result is not JSON: {exc}"},
+            {"kind": ErrorKind.RESULT_NOT_JSON, "message": f"the result is not JSON: {exc}"},
             duration_ms,
             max_bytes=max_bytes,
         )
@@ -92,7 +63,7 @@ def success(
     if size > max_bytes:
         return failure(
             {
-                "kind": "result_too_large",
+                "kind": ErrorKind.RESULT_TOO_LARGE,
                 "message": f"the result is {size} bytes of JSON, over the limit of"
                 f" {max_bytes} bytes ({MAX_RESULT_BYTES_ENV}); it was not stored",
                 "size": size,
@@ -104,22 +75,22 @@ def success(
     if "\\u0000" in text:
         return failure(
             {
-                "kind": "result_not_storable",
+                "kind": ErrorKind.RESULT_NOT_STORABLE,
                 "message": "the result contains a NUL character (\\u0000), which"
                 " PostgreSQL jsonb cannot store",
             },
             duration_ms,
             max_bytes=max_bytes,
         )
-    return Outcome(ok=True, payload_json=text, last_error=None)
+    return CallReport(ok=True, payload_json=text, last_error=None)
 
 
 def failure(
     error: Mapping[str, Any], duration_ms: int, *, max_bytes: int, secrets: Iterable[str] = ()
-) -> Outcome:
+) -> CallReport:
     """The payload of a failed call; oversized details are dropped, never the kind."""
     error = redact(dict(error), secrets)
-    error.setdefault("kind", "internal")
+    error.setdefault("kind", ErrorKind.INTERNAL)
     error["message"] = str(error.get("message", ""))
     text = _dumps({"error": error, "duration_ms": duration_ms})
     if len(text.encode()) > max_bytes or "\\u0000" in text:
@@ -135,7 +106,7 @@ def failure(
                 kept[key] = error[key][:200]
         text = _dumps({"error": kept, "duration_ms": duration_ms})
     last_error = f"{error['kind']}: {error['message']}"[:_LAST_ERROR_LIMIT]
-    return Outcome(
+    return CallReport(
         ok=False,
         payload_json=text,
         last_error=last_error.replace("\x00", "\ufffd"),

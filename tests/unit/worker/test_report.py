@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from noetl_pg.dsl.render import TemplateError
-from noetl_pg.worker import outcome
-from noetl_pg.worker.outcome import REDACTED, SecretLookup, failure, redact, success
+from noetl_pg.worker import report
+from noetl_pg.worker.report import REDACTED, failure, redact, success
+from noetl_pg.worker.secrets import SecretLookup
 
 
 def test_success_payload_has_response_and_duration():
@@ -99,7 +100,7 @@ def test_secret_lookup_refuses_names_the_step_does_not_name():
 
 
 def test_max_result_bytes_from_env():
-    assert outcome.max_result_bytes_from_env({}) == 1024 * 1024
-    assert outcome.max_result_bytes_from_env({"NOETL_MAX_RESULT_BYTES": "10"}) == 10
+    assert report.max_result_bytes_from_env({}) == 1024 * 1024
+    assert report.max_result_bytes_from_env({"NOETL_MAX_RESULT_BYTES": "10"}) == 10
     with pytest.raises(ValueError, match="NOETL_MAX_RESULT_BYTES"):
-        outcome.max_result_bytes_from_env({"NOETL_MAX_RESULT_BYTES": "lots"})
+        report.max_result_bytes_from_env({"NOETL_MAX_RESULT_BYTES": "lots"})
