@@ -210,19 +210,19 @@ def test_a_name_in_a_block_scalar_is_located_on_its_own_line():
     problem = only(
         """\
   - step: start
+    args:
+      x: |
+        first line
+        {{ worklaod.x }}
     tool:
       kind: python
       code: |
         def main(x):
             return x
-      args:
-        x: |
-          first line
-          {{ worklaod.x }}
     next: end
 """
     )
-    assert (problem.line, problem.column) == (15, 14)
+    assert (problem.line, problem.column) == (10, 12)
     assert "did you mean `workload`?" in problem.message
 
 
@@ -237,7 +237,7 @@ def test_workbook_tools_see_the_names_of_any_calling_step():
         """\
 workbook:
   - name: double
-    tool: {kind: python, code: "def main(x): return x * 2", args: {x: "{{ x }}"}}
+    tool: {kind: http, endpoint: "http://x/{{ x }}"}
 """,
     )
 
