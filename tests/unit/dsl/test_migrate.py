@@ -325,7 +325,7 @@ def test_retry_becomes_a_rule_and_untranslatable_fields_are_reported():
             type: http
             endpoint: http://flaky
             retry: {max_attempts: 4, initial_delay: 0.5, retry_when: "{{ status >= 500 }}"}
-            save: {storage: postgres, table: results}
+            save: {storage: postgres, table: results, from: "{{ result.data }}"}
             as: answer
             next: report
           - step: report
@@ -334,9 +334,12 @@ def test_retry_becomes_a_rule_and_untranslatable_fields_are_reported():
         """
     )
     start = pb.step("start")
-    (rule,) = start.case
-    assert rule.when == "{{ event.name == 'call.done' and error is defined }}"
+    (rule, saved) = start.case
+    assert rule.when == (
+        "{{ event.name == 'call.done' and error is defined and (error.status >= 500) }}"
+    )
     assert rule.then[0].retry.max_attempts == 4
+    assert saved.then[0].sink.tool.config()["command"].startswith("INSERT INTO results ")
     assert rule.then[0].retry.initial_delay == 0.5
     report = pb.step("report")
     assert report.tool.kind == "noop"
@@ -346,9 +349,9 @@ def test_retry_becomes_a_rule_and_untranslatable_fields_are_reported():
     assert "metadata.author" not in joined
     for expected in (
         "line 4: top-level `executor`: has no v2 equivalent and was left out",
-        "line 9: step 'start': `retry.retry_when` was not translated",
-        "line 10: step 'start': `save` was not translated",
-        '{"storage": "postgres", "table": "results"}',
+        "line 9: step 'start' retry.retry_when: rewrote `status` -> `error.status`",
+        "line 10: step 'start' save: became a `sink` action with a postgres tool",
+        "line 10: step 'start' save: moved to call.done: rewrote `result` -> `response`",
         "line 11: step 'start': `as` was not translated",
         "line 13: step 'report': `type: duckdb` has no v2 tool kind",
     ):
