@@ -1,20 +1,24 @@
-"""Rewrite a v1 playbook as DSL v2 (DSL.md section 7).
+"""Rewrite a v1 or NoETL playbook into this dialect (docs/dsl.md sections 9 and 10).
 
 What is translated:
 - `type: K` and the tool fields beside it -> `tool: {kind: K, ...}` (`start`/`end`/`router`
   and steps without a type -> `kind: noop`; `type: iterator` -> `loop:` plus the inner task
   as the tool); `tool: K` (string) with sibling fields likewise;
-- `with:` (and `data:` on non-http steps) -> `args:`;
+- `with:`, `input:` (and `data:` on non-http steps) -> `args:`;
 - `next: [{when, then, else}]` -> `case` rules on `step.exit` with `next` actions; entries
   without a condition stay as the structural `next` (and are added to every rule too, since
   in v2 a fired `next` action replaces the structural one);
-- a step-level `retry:` -> a `case` rule `call.done and error is defined` with `retry`;
+- every NoETL retry form (`retry: N`, `{..., retry_when, stop_when}`, a list of `{when,
+  then}` policies, `{on_error, on_success}` pagination) -> `case` rules on `call.done` with
+  `retry`, or `collect` + `call` for pagination;
+- `vars:`, `sink:` and `save:` -> one rule on a successful `call.done` with `set: {ctx}`
+  and `sink` actions (migrate_sink.py); `after:` -> rules on `step.exit`;
+- template idioms (migrate_templates.py) and Jinja in SQL text (migrate_sql.py);
 - v1 top-level `name`/`path`/`version`/`description` -> `metadata`; `apiVersion`/`kind` set.
 
-What is not translated is reported as a warning naming the step and line (the original
-value is quoted in the warning, so nothing disappears silently): `save`, `as`, `assert`,
-`retry_when`, tool kinds v2 does not have (kept as a `noop` tool with their fields), extra
-metadata fields, unknown top-level sections.
+Every change is a warning `line N: <step> <field>: ...`; what is not translated is a
+warning that quotes it (`as`, `assert`, tool kinds v2 does not have, unknown retry or sink
+fields, unknown top-level sections), so nothing disappears silently.
 
 Comments: every comment of the input is kept, but placed as a full-line comment just
 above the top-level section, step or workbook entry it was in (or before); comments at
