@@ -84,6 +84,8 @@ _GOOD_CALL = f"{_CALL_DONE} and error is not defined"
 # Strings read as expressions even without `{{ }}` (v1 and NoETL conditions included).
 _EXPRESSION_KEYS = {"when", "while", "retry_when", "stop_when"}
 _EXPRESSION_PAIRS = {("collect", "from"), ("result", "from"), ("sink", "from"), ("loop", "in")}
+# Step fields rendered when the step's own events apply: its result there is `result`.
+_RULE_FIELDS = {"case", "next", "after", "vars", "sink", "save", "retry", "retry_when", "stop_when"}
 # NoETL `collect.strategy` -> this dialect's `collect.mode` (append concatenated the pages)
 _COLLECT_MODES = {"append": "extend", "extend": "extend", "replace": "replace"}
 _SINGLE_EXPRESSION = re.compile(r"\A\s*\{\{(?P<expr>.*)\}\}\s*\Z", re.DOTALL)
@@ -283,6 +285,8 @@ class _Migrator:
         )
         if not expression and not has_template(value):
             return value
+        if inner and inner[0] in _RULE_FIELDS:
+            scope = dataclasses.replace(scope, own_result="result")
         text, changes = rewrite_template(value, scope, expression=expression)
         if changes:
             self.warn(path, f"{where} {_field(inner)}", "rewrote " + ", ".join(changes))
@@ -424,9 +428,9 @@ class _Migrator:
                 self.warn(
                     (*path, key),
                     where,
-                    f"`{key}` beside a v2 `tool` was moved into it: {_short(fields[key])}",
+                    f"`{key}` beside a v2 `tool` has no v2 equivalent; left out:"
+                    f" {_short(fields[key])}",
                 )
-            tool.update(fields)
             self._bind_sql(tool, (*path, "tool"), where)
             return tool
         v1_kind = fields.pop("type", None)
@@ -450,10 +454,9 @@ class _Migrator:
                 path,
                 where,
                 f"`type: {v1_kind}` has no v2 tool kind (known: {', '.join(KNOWN_TOOL_KINDS)}); "
-                "it became `kind: noop` with its fields kept in the tool as `v1_type` and the "
-                "rest: rewrite it",
+                f"it became `kind: noop`; its fields were left out: {_short(fields)}: rewrite it",
             )
-            return {"kind": "noop", "v1_type": v1_kind, **fields}
+            return {"kind": "noop"}
         if kind == "postgres" and "sql" in fields and "command" not in fields:
             fields["command"] = fields.pop("sql")
         if kind == "postgres":

@@ -11,7 +11,7 @@ that the template reads from its scope (Jinja's own `find_undeclared_variables`)
 | `loop_index` | `loop.index` |
 | `job.uuid` | `execution_id` |
 | `response.status_code`, `error.status_code` | `response.status`, `error.status` |
-| `<step>.result.x`, `step.result.x` | `<step>.x`, and `step` is the current step |
+| `<step>.result.x`, `step.result.x` | `<step>.x`; in the step's own rules `result.x` |
 | `vars.x` | `ctx.x` (`vars:` blocks become `set: {ctx: ...}`) |
 | a bare step arg `x` | `args.x` |
 """
@@ -42,6 +42,9 @@ class TemplateScope:
     in_scope: frozenset[str] = frozenset()
     arg_names: frozenset[str] = frozenset()
     current_step: str | None = None
+    # what the current step's own result is called here: `result` in its rules (where
+    # its name still means its previous run), its name elsewhere
+    own_result: str | None = None
     # name -> replacement text for names that mean something else at the new place
     renames: dict[str, str] = field(default_factory=dict)
 
@@ -140,12 +143,14 @@ class _Rewriter:
         if name in ("response", "error") and attr and attr[0] == "status_code":
             self.note(f"{name}.status_code", f"{name}.status")
             return f"{name}.status", attr[1] + 1
+        own = scope.own_result or scope.current_step
         if attr and attr[0] == "result" and name in scope.step_names:
-            self.note(f"{name}.result", name)
-            return name, attr[1] + 1
-        if name == "step" and attr and attr[0] == "result" and scope.current_step:
-            self.note("step.result", scope.current_step)
-            return scope.current_step, attr[1] + 1
+            text = own if name == scope.current_step and own else name
+            self.note(f"{name}.result", text)
+            return text, attr[1] + 1
+        if name == "step" and attr and attr[0] == "result" and own:
+            self.note("step.result", own)
+            return own, attr[1] + 1
         if name == "vars" and "vars" not in scope.in_scope:
             self.note("vars", "ctx")
             return "ctx", index + 1

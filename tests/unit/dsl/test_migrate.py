@@ -329,7 +329,7 @@ def test_retry_becomes_a_rule_and_untranslatable_fields_are_reported():
             as: answer
             next: report
           - step: report
-            type: duckdb
+            type: snowflake
             command: select 1
         """
     )
@@ -343,7 +343,7 @@ def test_retry_becomes_a_rule_and_untranslatable_fields_are_reported():
     assert rule.then[0].retry.initial_delay == 0.5
     report = pb.step("report")
     assert report.tool.kind == "noop"
-    assert report.tool.config() == {"v1_type": "duckdb", "command": "select 1"}
+    assert report.tool.config() == {}
     assert pb.metadata.model_extra == {"author": "someone"}  # v2 metadata is free-form
     joined = "\n".join(warnings)
     assert "metadata.author" not in joined
@@ -353,7 +353,8 @@ def test_retry_becomes_a_rule_and_untranslatable_fields_are_reported():
         "line 10: step 'start' save: became a `sink` action with a postgres tool",
         "line 10: step 'start' save: moved to call.done: rewrote `result` -> `response`",
         "line 11: step 'start': `as` was not translated",
-        "line 13: step 'report': `type: duckdb` has no v2 tool kind",
+        "line 13: step 'report': `type: snowflake` has no v2 tool kind",
+        'its fields were left out: {"command": "select 1"}',
     ):
         assert expected in joined
     assert warnings == sorted(warnings, key=lambda w: int(w.split(":")[0].split()[1]))

@@ -63,10 +63,11 @@ def test_loop_index_job_uuid_status_code_and_step_result():
     ]
 
     pb, _, warnings = fixture("step_result")
-    assert pb.step("start").next[0].args == {"label": "{{ start.label }}"}
+    # in the step's own rules its name is its previous run: there it is `result`
+    assert pb.step("start").next[0].args == {"label": "{{ result.label }}"}
     assert pb.step("end").args == {"total": "{{ start.total }}"}
     assert warnings == [
-        "line 15: step 'start' next[0].args.label: rewrote `step.result` -> `start`",
+        "line 15: step 'start' next[0].args.label: rewrote `step.result` -> `result`",
         "line 18: step 'end' args.total: rewrote `start.result` -> `start`",
     ]
 
