@@ -385,7 +385,7 @@ class _Migrator:
             out["max_iterations"] = max_iterations
         out["tool"] = tool
 
-        shadowing = any(_CALL_DONE in str(rule.get("when", "")) for rule in case)
+        shadowing = any(isinstance(r, dict) and _CALL_DONE in str(r.get("when")) for r in case)
         case.extend(retry_rules)
         done = self._after_call(after_step, paging, path, where, shadowing)
         if done:
@@ -735,11 +735,11 @@ class _Migrator:
         first: dict[str, Any] = {}
         if paging.collect is not None:
             first = {"collect": paging.collect, "result": {"from": f"ctx.{paging.collect['into']}"}}
-        result_name = f"ctx.{paging.collect['into']}" if paging.collect else "response"
+        renames = {"result": f"ctx.{paging.collect['into']}" if paging.collect else "response"}
         second: dict[str, Any] = {}
         if "vars" in fields:
             if isinstance(fields["vars"], dict):
-                values = self._renamed(dict(fields["vars"]), result_name, (*path, "vars"), where)
+                values = self._renamed(dict(fields["vars"]), renames, (*path, "vars"), where)
                 second["set"] = {"ctx": values}
                 self.warn(
                     (*path, "vars"),
@@ -763,7 +763,7 @@ class _Migrator:
                 action, notes = translate_sink(item, key)
                 self._notes(notes, sub, where)
                 if action is not None:
-                    thens.append(self._renamed(action, result_name, sub, where))
+                    thens.append(self._renamed(action, renames, sub, where))
         extra_sinks: list[dict[str, Any]] = []
         for then in thens:
             if "set" in then:
@@ -784,9 +784,17 @@ class _Migrator:
             return None
         return parts[0] if len(parts) == 1 else parts
 
-    def _renamed(self, then: dict[str, Any], result_name: str, path: Path, where: str):
-        """Templates of an action moved to call.done, where `result` is `response`."""
-        scope = TemplateScope(renames={"result": result_name})
+    def _renamed(
+        self,
+        then: dict[str, Any],
+        renames: dict[str, str],
+        path: Path,
+        where: str,
+        context: str = "moved to call.done",
+    ) -> dict[str, Any]:
+        """Templates of an action at an event that calls things by other names (`result`
+        is `response` on call.done)."""
+        scope = TemplateScope(renames=renames)
         changes: list[str] = []
 
         def walk(value: Any) -> Any:
@@ -805,7 +813,7 @@ class _Migrator:
             self.warn(
                 path,
                 f"{where} {_field(path[2:])}",
-                "moved to call.done: rewrote " + ", ".join(changes),
+                f"{context}: rewrote " + ", ".join(changes),
             )
         return out
 
@@ -836,29 +844,53 @@ class _Migrator:
         return rules
 
     def _user_case(self, case: Any, path: Path, where: str) -> list[Any]:
-        """The step's own `case` rules, with NoETL-shaped sink actions translated."""
+        """The step's own `case` rules, with NoETL's shapes in them translated: `response`
+        in a rule on step.exit (which carries `result`), `set` as a list of {name, value},
+        and NoETL-shaped sink actions."""
         rules = list(case or []) if isinstance(case, list) else ([case] if case else [])
         for index, rule in enumerate(rules):
-            thens = rule.get("then") if isinstance(rule, dict) else None
+            if not isinstance(rule, dict):
+                continue
+            sub = (*path, "case", index)
+            when = str(rule.get("when", ""))
+            if str(EventName.STEP_EXIT) in when and str(EventName.CALL_DONE) not in when:
+                rule = rules[index] = self._renamed(
+                    rule, {"response": "result"}, sub, where, "on step.exit"
+                )
+            thens = rule.get("then")
             listed = thens if isinstance(thens, list) else [thens]
             for number, then in enumerate(listed):
-                sink = then.get("sink") if isinstance(then, dict) else None
-                if not isinstance(sink, dict):
-                    continue
-                tool = sink.get("tool")
-                sub = (*path, "case", index, "then")
-                if isinstance(tool, dict) and "table" not in tool:
-                    self._bind_sql(tool, (*sub, "sink", "tool"), where)
-                    continue
-                action, notes = translate_sink(sink, "case sink")
-                self._notes(notes, sub, where)
-                new = {k: v for k, v in then.items() if k != "sink"}
-                if action is not None:
-                    new.update(action)
-                listed[number] = new
-            if isinstance(rule, dict) and "then" in rule:
+                if isinstance(then, dict):
+                    listed[number] = self._user_then(then, (*sub, "then"), where)
+            if "then" in rule:
                 rule["then"] = listed if isinstance(thens, list) else listed[0]
         return rules
+
+    def _user_then(self, then: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
+        then = dict(then)
+        written = then.get("set")
+        if isinstance(written, list):
+            pairs = [i for i in written if isinstance(i, dict) and {"name", "value"} <= set(i)]
+            then["set"] = {"ctx": {item["name"]: item["value"] for item in pairs}}
+            self.warn(
+                (*path, "set"),
+                f"{where} {_field((*path[2:], 'set'))}",
+                "a list of {name, value} became `set: {ctx: {name: value}}`"
+                + ("" if len(pairs) == len(written) else "; other entries left out"),
+            )
+        sink = then.get("sink")
+        if not isinstance(sink, dict):
+            return then
+        tool = sink.get("tool")
+        if isinstance(tool, dict) and "table" not in tool:
+            self._bind_sql(tool, (*path, "sink", "tool"), where)
+            return then
+        action, notes = translate_sink(sink, "case sink")
+        self._notes(notes, path, where)
+        then.pop("sink")
+        if action is not None:
+            then.update(action)
+        return then
 
     def _notes(self, notes: list[tuple[str, str]], path: Path, where: str) -> None:
         for field, message in notes:

@@ -34,6 +34,7 @@ EXPECTED = {
     "sink_flat": {},
     "sql_templates": {"rows": [{"id": 7, "name": "o'hara"}]},
     "status_code": {"code": 200},
+    "step_exit_response": {"healthy": True},
     "step_result": {"label": "high", "total": 31},
     "v1_basic": {"label": "hot"},
     "vars": {"user_id": 42, "email": "ada@example.org"},

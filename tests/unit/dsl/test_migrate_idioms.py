@@ -317,6 +317,19 @@ def test_on_success_pagination_becomes_call_and_collect_rules():
     )
 
 
+def test_response_on_step_exit_is_result_and_set_lists_become_ctx():
+    pb, _, warnings = fixture("step_exit_response")
+    (rule,) = pb.step("start").case
+    assert rule.when == "{{ event.name == 'step.exit' and result is defined }}"
+    assert rule.then[0].set == {"ctx": {"healthy": "{{ result.data.ok }}"}}
+    assert pb.step("end").args == {"healthy": "{{ ctx.healthy }}"}
+    assert warnings[:2] == [
+        "line 16: step 'start' case[0]: on step.exit: rewrote `response` -> `result`",
+        "line 18: step 'start' case[0].then.set: a list of {name, value} became"
+        " `set: {ctx: {name: value}}`",
+    ]
+
+
 def test_after_rules_become_step_exit_rules():
     pb, _, warnings = fixture("after")
     many, few = pb.step("start").case
