@@ -84,6 +84,8 @@ _GOOD_CALL = f"{_CALL_DONE} and error is not defined"
 # Strings read as expressions even without `{{ }}` (v1 and NoETL conditions included).
 _EXPRESSION_KEYS = {"when", "while", "retry_when", "stop_when"}
 _EXPRESSION_PAIRS = {("collect", "from"), ("result", "from"), ("sink", "from"), ("loop", "in")}
+_HTTP_BODY = "response.data"
+_BODY_NOTE = "NoETL's `response` in a retry policy is the http body, here `response.data`"
 # Step fields rendered when the step's own events apply: its result there is `result`.
 _RULE_FIELDS = {"case", "next", "after", "vars", "sink", "save", "retry", "retry_when", "stop_when"}
 # NoETL `collect.strategy` -> this dialect's `collect.mode` (append concatenated the pages)
@@ -149,6 +151,7 @@ class _Policy:
     collect: Any = None
     sink: Any = None
     cond_paths: dict[str, Path] = dataclasses.field(default_factory=dict)
+    response: str = "response"  # what NoETL's `response` is here (`response.data`: the body)
 
 
 @dataclass
@@ -378,7 +381,7 @@ class _Migrator:
             out["args"] = args
         if loop is not None:
             out["loop"] = self._loop(loop, path, where)
-        retry_rules, paging = self._retry_rules(retry, path, where)
+        retry_rules, paging = self._retry_rules(retry, path, where, tool.get("kind"))
         if paging.max_calls is not None and max_iterations is None:
             max_iterations = paging.max_calls
         if max_iterations is not None:
@@ -539,12 +542,14 @@ class _Migrator:
         self.warn((*path, "input"), f"{where} input", "became `args` (the step's own inputs)")
         return value
 
-    def _retry_rules(self, fields: dict[str, Any], path: Path, where: str):
+    def _retry_rules(self, fields: dict[str, Any], path: Path, where: str, kind: Any):
         """`case` rules for every NoETL retry form, and what pagination asks of the step."""
         paging = _Paging()
         policies = self._retry_policies(fields, path, where)
         rules: list[dict[str, Any]] = []
         for policy in policies:
+            if kind == "http" and policy.kind == "success":
+                policy.response = _HTTP_BODY  # NoETL's success-side `response` is the body
             cond = self._retry_condition(policy, path, where)
             then: dict[str, Any] = {}
             if policy.next_call is not None:
@@ -553,6 +558,14 @@ class _Migrator:
                 if collect is not None:
                     then["collect"] = collect
                 then["call"] = policy.next_call
+                if policy.response != "response" and isinstance(policy.next_call, dict):
+                    then["call"] = self._renamed(
+                        policy.next_call,
+                        {"response": policy.response},
+                        (*policy.path, "next_call"),
+                        where,
+                        _BODY_NOTE,
+                    )
                 self.warn(
                     policy.path,
                     f"{where} {policy.label}",
@@ -691,11 +704,14 @@ class _Migrator:
                 self.warn(at, label, f"condition {text!r} is not one expression; left out")
                 continue
             renames = {"status_code": status, "status": status}
+            if policy.response != "response":
+                renames["response"] = policy.response
             renamed, changes = rewrite_template(
                 cond, TemplateScope(renames=renames), expression=True
             )
             if changes:
-                self.warn(at, label, "rewrote " + ", ".join(changes))
+                note = _BODY_NOTE + ": " if "response" in renames else ""
+                self.warn(at, label, note + "rewrote " + ", ".join(changes))
             parts.append(f"not ({renamed})" if negate else f"({renamed})")
         return " and ".join(parts)
 
@@ -717,13 +733,13 @@ class _Migrator:
             mode = "extend"
             self.warn(policy.path, field, f"`strategy: {strategy}` has no equivalent; using extend")
         where_from = raw.get("path")
-        source = f"response.{where_from}" if where_from else "response"
+        source = f"{policy.response}.{where_from}" if where_from else policy.response
         collect = {"from": source, "into": into, "mode": mode}
         self.warn(
             policy.path,
             field,
-            f"became `collect: {{from: {source}, into: {into}, mode: {mode}}}` (an http response"
-            " here is {status, headers, data}); the step's result is ctx." + into,
+            f"became `collect: {{from: {source}, into: {into}, mode: {mode}}}`; the step's result"
+            f" is ctx.{into}",
         )
         paging.collect = collect
         return collect

@@ -279,7 +279,7 @@ def test_stop_when_polling_and_unknown_retry_fields():
           - step: poll
             tool: {kind: http, endpoint: http://x/job}
             retry:
-              - when: "{{ response.data.state != 'DONE' }}"
+              - when: "{{ response.state != 'DONE' }}"
                 then: {max_attempts: 20, initial_delay: 1}
         """
     )
@@ -290,6 +290,10 @@ def test_stop_when_polling_and_unknown_retry_fields():
     (poll,) = pb.step("poll").case
     assert poll.when == "{{ " + GOOD + " and (response.data.state != 'DONE') }}"
     assert poll.then[0].retry.max_attempts == 20
+    assert (
+        "line 13: step 'poll' retry[0].when: NoETL's `response` in a retry policy is the http"
+        " body, here `response.data`: rewrote `response` -> `response.data`" in warnings
+    )
     assert "line 7: step 'start': `retry.jitter` was not translated; left out: true" in warnings
     assert any("(success side)" in w and w.startswith("line 13: step 'poll'") for w in warnings)
 
@@ -308,11 +312,15 @@ def test_on_success_pagination_becomes_call_and_collect_rules():
     assert last_page.then[0].collect == collect
     assert last_page.then[0].result.from_ == "ctx.pages"
     assert pb.step("end").args == {"items": "{{ fetch_all }}"}
-    assert "line 20: step 'fetch_all' retry.on_error: became a `case` rule on call.done with" in (
+    assert (
+        "line 26: step 'fetch_all' retry.on_success.while: NoETL's `response` in a retry policy"
+        " is the http body, here `response.data`: rewrote `response` -> `response.data`" in warnings
+    )
+    assert "line 21: step 'fetch_all' retry.on_error: became a `case` rule on call.done with" in (
         "\n".join(warnings)
     )
     assert any(
-        w.startswith("line 24: step 'fetch_all' retry.on_success: pagination became")
+        w.startswith("line 25: step 'fetch_all' retry.on_success: pagination became")
         for w in warnings
     )
 
