@@ -44,7 +44,7 @@ from .migrate_sink import translate_sink
 from .migrate_sql import bind_sql_templates
 from .migrate_templates import TemplateScope, rewrite_template
 from .models import API_VERSION, KNOWN_TOOL_KINDS, THEN_ACTIONS
-from .parser import PlaybookError, parse_playbook
+from .parser import PlaybookError, Problem, parse_playbook
 from .render import environment, has_template
 from .scope_check import RESERVED_NAMES
 from .yamlpos import LocatedDocument, Path, load_located
@@ -112,8 +112,9 @@ def migrate_v1_to_v2_with_warnings(text: str) -> tuple[str, list[str]]:
     try:
         parse_playbook(out, source="<migrated>")
     except PlaybookError as exc:
+        lines = "\n".join(migrator.refusal(problem) for problem in exc.problems)
         raise MigrationError(
-            "the migrated playbook does not validate as v2:\n" + str(exc), exc.problems
+            "the migrated playbook does not validate as v2:\n" + lines, exc.problems
         ) from exc
     return out, sorted(migrator.warnings, key=_warning_line)
 
@@ -177,6 +178,23 @@ class _Migrator:
         self.warnings: list[str] = []
         self.steps: list[_OutItem] = []
         self.workbook: list[_OutItem] = []
+
+    def refusal(self, problem: Problem) -> str:
+        """A problem of the migrated playbook, located at its step in the input."""
+        path: Path = ()
+        raw_steps = self.data.get("workflow")
+        for index, raw in enumerate(raw_steps if isinstance(raw_steps, list) else []):
+            if isinstance(raw, dict) and raw.get("step") == problem.step:
+                path = ("workflow", index)
+        line = self.doc.where(path).line if path else None
+        where = " ".join(
+            filter(None, [f"step {problem.step!r}" if problem.step else None, problem.field])
+        )
+        return (
+            f"line {line}: {where}: {problem.message} (migrated line {problem.line})"
+            if line
+            else f"{problem.format()}"
+        )
 
     def warn(self, path: Path, where: str, message: str) -> None:
         line = self.doc.where(path).line

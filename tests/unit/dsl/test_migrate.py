@@ -456,7 +456,10 @@ def test_migrate_v1_to_v2_returns_text():
 def test_broken_v1_is_an_error_not_a_guess():
     with pytest.raises(MigrationError) as info:
         migrate_v1_to_v2("workflow:\n  - step: start\n    type: start\n    next: nowhere\n")
-    assert "`next` names step 'nowhere', which does not exist" in str(info.value)
+    assert (
+        "line 2: step 'start' next: `next` names step 'nowhere', which does not exist"
+        " (migrated line " in str(info.value)
+    )
     assert info.value.problems
 
 
