@@ -543,6 +543,19 @@ class _Migrator:
             out["in"] = out.pop("collection")
         if "element" in out and "iterator" not in out:
             out["iterator"] = out.pop("element")
+        spec = out.pop("spec", None)
+        if isinstance(spec, dict):  # NoETL `loop.spec: {mode, max_in_flight}`
+            moved = {k: spec[k] for k in ("mode", "max_in_flight") if k in spec}
+            out.update({k: v for k, v in moved.items() if k not in out})
+            left = {k: v for k, v in spec.items() if k not in moved}
+            self.warn(
+                (*path, "loop", "spec"),
+                f"{where} loop.spec",
+                f"became loop fields: {', '.join(moved) or 'none'}"
+                + (f"; left out: {_short(left)}" if left else ""),
+            )
+        elif spec is not None:
+            self.warn((*path, "loop", "spec"), f"{where} loop.spec", f"left out: {_short(spec)}")
         if out.get("in") is None:
             self.warn((*path, "loop"), where, "loop without a collection (`in`)")
         return out

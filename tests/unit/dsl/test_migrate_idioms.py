@@ -378,3 +378,26 @@ def test_nothing_is_dropped_silently():
         joined
     )
     assert "line 14: step 'start' after: has no `then`; left out" in joined
+
+
+def test_loop_spec_becomes_loop_fields():
+    pb, _, warnings = inline(
+        """\
+        apiVersion: noetl.io/v2
+        kind: Playbook
+        metadata: {name: loops}
+        workflow:
+          - step: start
+            loop:
+              in: [1, 2]
+              iterator: n
+              spec: {mode: parallel, max_in_flight: 2, policy: fair}
+            tool: {kind: noop}
+        """
+    )
+    loop = pb.step("start").loop
+    assert (loop.mode, loop.max_in_flight) == ("parallel", 2)
+    assert warnings == [
+        "line 9: step 'start' loop.spec: became loop fields: mode, max_in_flight;"
+        ' left out: {"policy": "fair"}'
+    ]
