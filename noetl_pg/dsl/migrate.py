@@ -1,20 +1,24 @@
-"""Rewrite a v1 playbook as DSL v2 (DSL.md section 7).
+"""Rewrite a v1 or NoETL playbook into this dialect (docs/dsl.md sections 9 and 10).
 
 What is translated:
 - `type: K` and the tool fields beside it -> `tool: {kind: K, ...}` (`start`/`end`/`router`
   and steps without a type -> `kind: noop`; `type: iterator` -> `loop:` plus the inner task
   as the tool); `tool: K` (string) with sibling fields likewise;
-- `with:` (and `data:` on non-http steps) -> `args:`;
+- `with:`, `input:` (and `data:` on non-http steps) -> `args:`;
 - `next: [{when, then, else}]` -> `case` rules on `step.exit` with `next` actions; entries
   without a condition stay as the structural `next` (and are added to every rule too, since
   in v2 a fired `next` action replaces the structural one);
-- a step-level `retry:` -> a `case` rule `call.done and error is defined` with `retry`;
+- every NoETL retry form (`retry: N`, `{..., retry_when, stop_when}`, a list of `{when,
+  then}` policies, `{on_error, on_success}` pagination) -> `case` rules on `call.done` with
+  `retry`, or `collect` + `call` for pagination;
+- `vars:`, `sink:` and `save:` -> one rule on a successful `call.done` with `set: {ctx}`
+  and `sink` actions (migrate_sink.py); `after:` -> rules on `step.exit`;
+- template idioms (migrate_templates.py) and Jinja in SQL text (migrate_sql.py);
 - v1 top-level `name`/`path`/`version`/`description` -> `metadata`; `apiVersion`/`kind` set.
 
-What is not translated is reported as a warning naming the step and line (the original
-value is quoted in the warning, so nothing disappears silently): `save`, `as`, `assert`,
-`retry_when`, tool kinds v2 does not have (kept as a `noop` tool with their fields), extra
-metadata fields, unknown top-level sections.
+Every change is a warning `line N: <step> <field>: ...`; what is not translated is a
+warning that quotes it (`as`, `assert`, tool kinds v2 does not have, unknown retry or sink
+fields, unknown top-level sections), so nothing disappears silently.
 
 Comments: every comment of the input is kept, but placed as a full-line comment just
 above the top-level section, step or workbook entry it was in (or before); comments at
@@ -25,6 +29,7 @@ MigrationError with the problems (a v1 playbook that was already broken, for ins
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import defaultdict
@@ -33,8 +38,15 @@ from typing import Any
 
 import yaml
 
-from .models import API_VERSION, KNOWN_TOOL_KINDS
-from .parser import PlaybookError, parse_playbook
+from noetl_pg.protocol import EventName
+
+from .migrate_sink import translate_sink
+from .migrate_sql import bind_sql_templates
+from .migrate_templates import TemplateScope, rewrite_template
+from .models import API_VERSION, KNOWN_TOOL_KINDS, THEN_ACTIONS
+from .parser import PlaybookError, Problem, parse_playbook
+from .render import environment, has_template
+from .scope_check import RESERVED_NAMES
 from .yamlpos import LocatedDocument, Path, load_located
 
 __all__ = ["MigrationError", "migrate_v1_to_v2", "migrate_v1_to_v2_with_warnings"]
@@ -61,13 +73,23 @@ _TOP_V1_META = ("name", "path", "version", "description")
 _TOP_KNOWN = {"apiVersion", "kind", "metadata", "workload", "workbook", "workflow"}
 # v1 step fields that are not tool configuration and have no direct v2 equivalent.
 _UNTRANSLATED_STEP_FIELDS = {
-    "save": "v2 writes results with a `sink` action in a `case` rule",
     "as": "in v2 a step's result is visible under the step's name",
     "assert": "v2 has no assertions; check the result in a `case` rule and `fail`",
-    "retry_when": "v2 retries with a `case` rule; edit its `when`",
-    "stop_when": "v2 retries with a `case` rule; edit its `when`",
 }
 _RETRY_FIELDS = ("max_attempts", "initial_delay", "backoff_multiplier", "max_delay")
+_CALL_DONE = f"event.name == '{EventName.CALL_DONE}'"
+_STEP_EXIT = f"event.name == '{EventName.STEP_EXIT}'"
+_FAILED_CALL = f"{_CALL_DONE} and error is defined"
+_GOOD_CALL = f"{_CALL_DONE} and error is not defined"
+# Strings read as expressions even without `{{ }}` (v1 and NoETL conditions included).
+_EXPRESSION_KEYS = {"when", "while", "retry_when", "stop_when"}
+_EXPRESSION_PAIRS = {("collect", "from"), ("result", "from"), ("sink", "from"), ("loop", "in")}
+_HTTP_BODY = "response.data"
+_BODY_NOTE = "NoETL's `response` in a retry policy is the http body, here `response.data`"
+# Step fields rendered when the step's own events apply: its result there is `result`.
+_RULE_FIELDS = {"case", "next", "after", "vars", "sink", "save", "retry", "retry_when", "stop_when"}
+# NoETL `collect.strategy` -> this dialect's `collect.mode` (append concatenated the pages)
+_COLLECT_MODES = {"append": "extend", "extend": "extend", "replace": "replace"}
 _SINGLE_EXPRESSION = re.compile(r"\A\s*\{\{(?P<expr>.*)\}\}\s*\Z", re.DOTALL)
 
 
@@ -90,8 +112,9 @@ def migrate_v1_to_v2_with_warnings(text: str) -> tuple[str, list[str]]:
     try:
         parse_playbook(out, source="<migrated>")
     except PlaybookError as exc:
+        lines = "\n".join(migrator.refusal(problem) for problem in exc.problems)
         raise MigrationError(
-            "the migrated playbook does not validate as v2:\n" + str(exc), exc.problems
+            "the migrated playbook does not validate as v2:\n" + lines, exc.problems
         ) from exc
     return out, sorted(migrator.warnings, key=_warning_line)
 
@@ -115,6 +138,32 @@ def _merge_args(*sources: Any) -> dict[str, Any]:
 
 
 @dataclass
+class _Policy:
+    """One NoETL retry policy: error side (retry a failed call) or success side (poll, page)."""
+
+    kind: str
+    when: Any
+    fields: dict[str, Any]
+    path: Path
+    label: str
+    retry: Any = None
+    stop: Any = None
+    next_call: Any = None
+    collect: Any = None
+    sink: Any = None
+    cond_paths: dict[str, Path] = dataclasses.field(default_factory=dict)
+    response: str = "response"  # what NoETL's `response` is here (`response.data`: the body)
+
+
+@dataclass
+class _Paging:
+    """What pagination asks of its step: a call cap and the ctx list the pages go to."""
+
+    max_calls: int | None = None
+    collect: dict[str, Any] | None = None
+
+
+@dataclass
 class _OutItem:
     """A step or workbook entry of the output and the source index it came from."""
 
@@ -130,6 +179,23 @@ class _Migrator:
         self.steps: list[_OutItem] = []
         self.workbook: list[_OutItem] = []
 
+    def refusal(self, problem: Problem) -> str:
+        """A problem of the migrated playbook, located at its step in the input."""
+        path: Path = ()
+        raw_steps = self.data.get("workflow")
+        for index, raw in enumerate(raw_steps if isinstance(raw_steps, list) else []):
+            if isinstance(raw, dict) and raw.get("step") == problem.step:
+                path = ("workflow", index)
+        line = self.doc.where(path).line if path else None
+        where = " ".join(
+            filter(None, [f"step {problem.step!r}" if problem.step else None, problem.field])
+        )
+        return (
+            f"line {line}: {where}: {problem.message} (migrated line {problem.line})"
+            if line
+            else f"{problem.format()}"
+        )
+
     def warn(self, path: Path, where: str, message: str) -> None:
         line = self.doc.where(path).line
         self.warnings.append(f"line {line}: {where}: {message}")
@@ -139,6 +205,7 @@ class _Migrator:
     def run(self) -> dict[str, Any]:
         data = self.data
         out: dict[str, Any] = {"apiVersion": API_VERSION, "kind": "Playbook"}
+        self._rewrite_templates()
         kind = data.get("kind")
         if kind not in (None, "Playbook"):
             self.warn(("kind",), "kind", f"`kind: {kind}` replaced by `kind: Playbook`")
@@ -180,6 +247,71 @@ class _Migrator:
             out = {"name": name, **out}
             self.warn(("metadata",), "metadata", f"no name; using {name!r}")
         return out
+
+    # --- templates ----------------------------------------------------------------
+
+    def _rewrite_templates(self) -> None:
+        """NoETL's template idioms, rewritten in place in the input (see migrate_templates)."""
+        data = self.data
+        raw_steps = data.get("workflow") if isinstance(data.get("workflow"), list) else []
+        steps = [s for s in raw_steps if isinstance(s, dict)]
+        names = frozenset(s["step"] for s in steps if isinstance(s.get("step"), str))
+        base = RESERVED_NAMES | names | _ctx_keys(steps) | set(environment().globals)
+        iterators: set[str] = set()
+        for index, step in enumerate(raw_steps):
+            if not isinstance(step, dict):
+                continue
+            name = step.get("step") if isinstance(step.get("step"), str) else None
+            iterators |= _iterators(step)
+            scope = TemplateScope(
+                step_names=names,
+                in_scope=frozenset(base | _iterators(step)),
+                arg_names=frozenset(_step_arg_names(step, steps)),
+                current_step=name,
+            )
+            self._rewrite_in(step, ("workflow", index), scope, f"step {name!r}", ())
+        raw_workbook = data.get("workbook") if isinstance(data.get("workbook"), list) else []
+        for index, entry in enumerate(raw_workbook):
+            scope = TemplateScope(step_names=names, in_scope=frozenset(base | iterators))
+            name = entry.get("name") if isinstance(entry, dict) else index
+            self._rewrite_in(entry, ("workbook", index), scope, f"workbook {name!r}", ())
+        workload = data.get("workload")
+        for sub, text in _strings(workload, ("workload",)):
+            if has_template(text):
+                self.warn(
+                    sub,
+                    "workload",
+                    f"{_field(sub[1:])}: workload values are data here, not templates:"
+                    f" {text!r} stays as text; write the template where the value is read",
+                )
+
+    def _rewrite_in(
+        self, value: Any, path: Path, scope: TemplateScope, where: str, inner: Path
+    ) -> Any:
+        if isinstance(value, dict):
+            for key in list(value):
+                if key in ("step", "desc", "description") and not inner:
+                    continue
+                value[key] = self._rewrite_in(value[key], (*path, key), scope, where, (*inner, key))
+            return value
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                value[index] = self._rewrite_in(item, (*path, index), scope, where, (*inner, index))
+            return value
+        if not isinstance(value, str):
+            return value
+        keys = [part for part in inner if isinstance(part, str)]
+        expression = bool(keys) and (
+            keys[-1] in _EXPRESSION_KEYS or tuple(keys[-2:]) in _EXPRESSION_PAIRS
+        )
+        if not expression and not has_template(value):
+            return value
+        if inner and inner[0] in _RULE_FIELDS:
+            scope = dataclasses.replace(scope, own_result="result")
+        text, changes = rewrite_template(value, scope, expression=expression)
+        if changes:
+            self.warn(path, f"{where} {_field(inner)}", "rewrote " + ", ".join(changes))
+        return text
 
     # --- workbook -----------------------------------------------------------------
 
@@ -243,11 +375,16 @@ class _Migrator:
 
         rest = {k: v for k, v in raw.items() if k not in ("step", "desc", "description")}
         structural_next = rest.pop("next", None)
-        case = list(rest.pop("case", None) or [])
-        retry = rest.pop("retry", None)
+        case = self._user_case(rest.pop("case", None), path, where)
+        retry = {key: rest.pop(key) for key in ("retry", "retry_when", "stop_when") if key in rest}
         max_iterations = rest.pop("max_iterations", None)
+        after_step = {key: rest.pop(key) for key in ("vars", "sink", "save") if key in rest}
+        after = rest.pop("after", None)
         self._drop_untranslated(rest, path, where)
-        args = _merge_args(rest.pop("args", None), rest.pop("with", None))
+        args = _merge_args(
+            self._input(rest.pop("input", None), path, where), rest.pop("args", None)
+        )
+        args = _merge_args(args, rest.pop("with", None))
 
         kind = rest.get("type") if "type" in rest else rest.get("tool")
         loop = rest.pop("loop", None)
@@ -262,12 +399,19 @@ class _Migrator:
             out["args"] = args
         if loop is not None:
             out["loop"] = self._loop(loop, path, where)
+        retry_rules, paging = self._retry_rules(retry, path, where, tool.get("kind"))
+        if paging.max_calls is not None and max_iterations is None:
+            max_iterations = paging.max_calls
         if max_iterations is not None:
             out["max_iterations"] = max_iterations
         out["tool"] = tool
 
-        if retry is not None and retry is not False:
-            case.append(self._retry_rule(retry, path, where))
+        shadowing = any(isinstance(r, dict) and _CALL_DONE in str(r.get("when")) for r in case)
+        case.extend(retry_rules)
+        done = self._after_call(after_step, paging, path, where, shadowing)
+        if done:
+            case.append({"when": "{{ " + _GOOD_CALL + " }}", "then": done})
+        case.extend(self._after_rules(after, path, where))
         structural, rules = self._next(structural_next, path, where)
         case.extend(rules)
         if case:
@@ -301,13 +445,14 @@ class _Migrator:
         fields = dict(raw)
         if isinstance(fields.get("tool"), dict) and "type" not in fields:
             tool = dict(fields.pop("tool"))
-            if fields:
+            for key in fields:
                 self.warn(
-                    path,
+                    (*path, key),
                     where,
-                    f"fields beside a v2 `tool` were moved into it: {', '.join(map(str, fields))}",
+                    f"`{key}` beside a v2 `tool` has no v2 equivalent; left out:"
+                    f" {_short(fields[key])}",
                 )
-                tool.update(fields)
+            self._bind_sql(tool, (*path, "tool"), where)
             return tool
         v1_kind = fields.pop("type", None)
         tool_kind = fields.pop("tool", None)
@@ -330,12 +475,15 @@ class _Migrator:
                 path,
                 where,
                 f"`type: {v1_kind}` has no v2 tool kind (known: {', '.join(KNOWN_TOOL_KINDS)}); "
-                "it became `kind: noop` with its fields kept in the tool as `v1_type` and the "
-                "rest: rewrite it",
+                f"it became `kind: noop`; its fields were left out: {_short(fields)}: rewrite it",
             )
-            return {"kind": "noop", "v1_type": v1_kind, **fields}
+            return {"kind": "noop"}
         if kind == "postgres" and "sql" in fields and "command" not in fields:
             fields["command"] = fields.pop("sql")
+        if kind == "postgres":
+            tool = {"kind": kind, **fields}
+            self._bind_sql(tool, path, where)
+            return tool
         if kind == "http":
             if "payload" in fields:
                 self.warn(
@@ -395,29 +543,424 @@ class _Migrator:
             out["in"] = out.pop("collection")
         if "element" in out and "iterator" not in out:
             out["iterator"] = out.pop("element")
+        spec = out.pop("spec", None)
+        if isinstance(spec, dict):  # NoETL `loop.spec: {mode, max_in_flight}`
+            moved = {k: spec[k] for k in ("mode", "max_in_flight") if k in spec}
+            out.update({k: v for k, v in moved.items() if k not in out})
+            left = {k: v for k, v in spec.items() if k not in moved}
+            self.warn(
+                (*path, "loop", "spec"),
+                f"{where} loop.spec",
+                f"became loop fields: {', '.join(moved) or 'none'}"
+                + (f"; left out: {_short(left)}" if left else ""),
+            )
+        elif spec is not None:
+            self.warn((*path, "loop", "spec"), f"{where} loop.spec", f"left out: {_short(spec)}")
         if out.get("in") is None:
             self.warn((*path, "loop"), where, "loop without a collection (`in`)")
         return out
 
-    def _retry_rule(self, retry: Any, path: Path, where: str) -> dict[str, Any]:
-        policy: dict[str, Any] = {}
-        if isinstance(retry, int) and not isinstance(retry, bool):
-            policy["max_attempts"] = retry
-        elif isinstance(retry, dict):
-            for key, value in retry.items():
-                if key in _RETRY_FIELDS:
-                    policy[key] = value
-                else:
-                    self.warn(
-                        (*path, "retry", key),
+    # --- NoETL step fields: input, retry, vars, sink/save, after -------------------------
+
+    def _input(self, value: Any, path: Path, where: str) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.warn(
+                (*path, "input"), f"{where} input", f"is not a mapping; left out: {_short(value)}"
+            )
+            return None
+        self.warn((*path, "input"), f"{where} input", "became `args` (the step's own inputs)")
+        return value
+
+    def _retry_rules(self, fields: dict[str, Any], path: Path, where: str, kind: Any):
+        """`case` rules for every NoETL retry form, and what pagination asks of the step."""
+        paging = _Paging()
+        policies = self._retry_policies(fields, path, where)
+        rules: list[dict[str, Any]] = []
+        for policy in policies:
+            if kind == "http" and policy.kind == "success":
+                policy.response = _HTTP_BODY  # NoETL's success-side `response` is the body
+            cond = self._retry_condition(policy, path, where)
+            then: dict[str, Any] = {}
+            if policy.next_call is not None:
+                paging.max_calls = policy.fields.get("max_attempts", paging.max_calls)
+                collect = self._collect(policy, path, where, paging)
+                if collect is not None:
+                    then["collect"] = collect
+                then["call"] = policy.next_call
+                if policy.response != "response" and isinstance(policy.next_call, dict):
+                    then["call"] = self._renamed(
+                        policy.next_call,
+                        {"response": policy.response},
+                        (*policy.path, "next_call"),
                         where,
-                        f"`retry.{key}` was not translated (the rule retries on any failed call; "
-                        f"edit its `when`); left out: {_short(value)}",
+                        _BODY_NOTE,
                     )
-        return {
-            "when": "{{ event.name == 'call.done' and error is defined }}",
-            "then": {"retry": policy},
-        }
+                self.warn(
+                    policy.path,
+                    f"{where} {policy.label}",
+                    "pagination became a `case` rule on call.done that asks for the next page"
+                    " with `call`"
+                    + (
+                        f"; `max_attempts` became `max_iterations: {paging.max_calls}`"
+                        if "max_attempts" in policy.fields
+                        else ""
+                    ),
+                )
+                extra = set(policy.fields) - {"max_attempts"}
+                if extra:
+                    self.warn(
+                        policy.path,
+                        f"{where} {policy.label}",
+                        f"fields left out of pagination: {', '.join(sorted(extra))}",
+                    )
+            else:
+                then["retry"] = {k: v for k, v in policy.fields.items() if k in _RETRY_FIELDS}
+                self.warn(
+                    policy.path,
+                    f"{where} {policy.label}",
+                    f"became a `case` rule on call.done with `retry` ({policy.kind} side)",
+                )
+            if policy.sink is not None:
+                action, notes = translate_sink(policy.sink, f"{policy.label}.sink")
+                self._notes(notes, policy.path, where)
+                if action is not None:
+                    then = {**then, **action}
+            rules.append({"when": "{{ " + cond + " }}", "then": then})
+        return rules, paging
+
+    def _retry_policies(self, fields: dict[str, Any], path: Path, where: str) -> list[_Policy]:
+        retry = fields.get("retry")
+        out: list[_Policy] = []
+        retry_path = (*path, "retry")
+        if retry is None or retry is False:
+            pass
+        elif retry is True:
+            out.append(_Policy("error", None, {}, retry_path, "retry"))
+        elif isinstance(retry, int):
+            out.append(_Policy("error", None, {"max_attempts": retry}, retry_path, "retry"))
+        elif isinstance(retry, list):
+            for index, item in enumerate(retry):
+                policy = self._policy(item, (*retry_path, index), f"retry[{index}]", None, where)
+                if policy is not None:
+                    out.append(policy)
+        elif isinstance(retry, dict) and ({"on_error", "on_success"} & set(retry)):
+            for key in ("on_error", "on_success"):
+                if key in retry:
+                    kind = "error" if key == "on_error" else "success"
+                    policy = self._policy(
+                        retry[key], (*retry_path, key), f"retry.{key}", kind, where
+                    )
+                    if policy is not None:
+                        out.append(policy)
+            for key in set(retry) - {"on_error", "on_success"}:
+                self.warn((*retry_path, key), where, f"`retry.{key}` was not translated; left out")
+        elif isinstance(retry, dict):
+            policy = self._policy(retry, retry_path, "retry", None, where)
+            if policy is not None:
+                out.append(policy)
+        else:
+            self.warn(retry_path, where, f"`retry` left out: {_short(retry)}")
+        for key in ("retry_when", "stop_when"):
+            if key in fields:  # step-level v1 conditions belong to the (first) error policy
+                target = next((p for p in out if p.kind == "error"), None)
+                if target is None:
+                    target = _Policy("error", None, {}, (*path, key), key)
+                    out.insert(0, target)
+                setattr(target, key.removesuffix("_when"), fields[key])
+                target.cond_paths[key] = (*path, key)
+        return out
+
+    def _policy(self, raw: Any, path: Path, field: str, kind: str | None, where: str):
+        if not isinstance(raw, dict):
+            self.warn(path, where, f"`{field}` is not a mapping; left out: {_short(raw)}")
+            return None
+        spec = dict(raw)
+        then = spec.pop("then", None)
+        if isinstance(then, dict):
+            spec.update(then)
+        cond_paths: dict[str, Path] = {}
+        for key, name in (
+            ("when", "when"),
+            ("while", "when"),
+            ("retry_when", "retry_when"),
+            ("stop_when", "stop_when"),
+        ):
+            if key in spec:
+                cond_paths[name] = (*path, key)
+            elif isinstance(then, dict) and key in then:
+                cond_paths[name] = (*path, "then", key)
+        when = spec.pop("when", None)
+        when = spec.pop("while", when)
+        retry_when = spec.pop("retry_when", None)
+        stop = spec.pop("stop_when", None)
+        next_call = spec.pop("next_call", None)
+        collect = spec.pop("collect", None)
+        sink = spec.pop("sink", None)
+        policy_fields = {k: spec.pop(k) for k in list(spec) if k in _RETRY_FIELDS}
+        for key, value in spec.items():
+            self.warn(
+                (*path, key),
+                where,
+                f"`{field}.{key}` was not translated; left out: {_short(value)}",
+            )
+        if kind is None:
+            text = str(when or retry_when or "")
+            mentions_response = "response" in text and "error" not in text
+            kind = "success" if next_call is not None or mentions_response else "error"
+        policy = _Policy(kind, when, policy_fields, path, field)
+        policy.retry = retry_when
+        policy.stop = stop
+        policy.next_call = next_call
+        policy.collect = collect
+        policy.sink = sink
+        policy.cond_paths = cond_paths
+        return policy
+
+    def _retry_condition(self, policy: _Policy, path: Path, where: str) -> str:
+        guard = _FAILED_CALL if policy.kind == "error" else _GOOD_CALL
+        status = "error.status" if policy.kind == "error" else "response.status"
+        parts = [guard]
+        conditions = ((policy.when, False), (policy.retry, False), (policy.stop, True))
+        for (text, negate), key in zip(
+            conditions, ("when", "retry_when", "stop_when"), strict=True
+        ):
+            if text is None:
+                continue
+            at = policy.cond_paths.get(key, policy.path)
+            cond = self._condition(text, at, where)
+            label = f"{where} {_field(at[2:])}"
+            if cond is None:
+                self.warn(at, label, f"condition {text!r} is not one expression; left out")
+                continue
+            renames = {"status_code": status, "status": status}
+            if policy.response != "response":
+                renames["response"] = policy.response
+            renamed, changes = rewrite_template(
+                cond, TemplateScope(renames=renames), expression=True
+            )
+            if changes:
+                note = _BODY_NOTE + ": " if "response" in renames else ""
+                self.warn(at, label, note + "rewrote " + ", ".join(changes))
+            parts.append(f"not ({renamed})" if negate else f"({renamed})")
+        return " and ".join(parts)
+
+    def _collect(self, policy: _Policy, path: Path, where: str, paging: _Paging):
+        raw = policy.collect
+        if raw is None:
+            return None
+        field = f"{where} {policy.label}.collect"
+        if not isinstance(raw, dict):
+            self.warn(policy.path, field, f"is not a mapping; left out: {_short(raw)}")
+            return None
+        into = raw.get("into")
+        if not isinstance(into, str) or not into.isidentifier():
+            into = "pages"
+            self.warn(policy.path, field, "has no `into` name; collecting into ctx `pages`")
+        strategy = raw.get("strategy", raw.get("mode", "append"))
+        mode = _COLLECT_MODES.get(str(strategy))
+        if mode is None:
+            mode = "extend"
+            self.warn(policy.path, field, f"`strategy: {strategy}` has no equivalent; using extend")
+        where_from = raw.get("path")
+        source = f"{policy.response}.{where_from}" if where_from else policy.response
+        collect = {"from": source, "into": into, "mode": mode}
+        self.warn(
+            policy.path,
+            field,
+            f"became `collect: {{from: {source}, into: {into}, mode: {mode}}}`; the step's result"
+            f" is ctx.{into}",
+        )
+        paging.collect = collect
+        return collect
+
+    def _after_call(
+        self, fields: dict[str, Any], paging: _Paging, path: Path, where: str, shadowed: bool
+    ) -> list[dict[str, Any]] | dict[str, Any] | None:
+        """The `then` of the rule on a successful call.done: the last page, vars, sinks."""
+        first: dict[str, Any] = {}
+        if paging.collect is not None:
+            first = {"collect": paging.collect, "result": {"from": f"ctx.{paging.collect['into']}"}}
+        renames = {"result": f"ctx.{paging.collect['into']}" if paging.collect else "response"}
+        second: dict[str, Any] = {}
+        if "vars" in fields:
+            if isinstance(fields["vars"], dict):
+                values = self._renamed(dict(fields["vars"]), renames, (*path, "vars"), where)
+                second["set"] = {"ctx": values}
+                self.warn(
+                    (*path, "vars"),
+                    f"{where} vars",
+                    "became `set: {ctx: ...}` in a rule on a successful call.done;"
+                    " `vars.x` is read as `ctx.x`",
+                )
+            else:
+                self.warn(
+                    (*path, "vars"),
+                    f"{where} vars",
+                    f"is not a mapping; left out: {_short(fields['vars'])}",
+                )
+        thens: list[dict[str, Any]] = []
+        for key in ("sink", "save"):
+            if key not in fields:
+                continue
+            raw = fields[key]
+            for index, item in enumerate(raw if isinstance(raw, list) else [raw]):
+                sub = (*path, key, index) if isinstance(raw, list) else (*path, key)
+                action, notes = translate_sink(item, key)
+                self._notes(notes, sub, where)
+                if action is not None:
+                    thens.append(self._renamed(action, renames, sub, where))
+        extra_sinks: list[dict[str, Any]] = []
+        for then in thens:
+            if "set" in then:
+                second.setdefault("set", {"ctx": {}})["ctx"].update(then["set"]["ctx"])
+            elif "sink" in second:
+                extra_sinks.append(then)
+            else:
+                second["sink"] = then["sink"]
+        if (second or extra_sinks) and shadowed:
+            self.warn(
+                path,
+                where,
+                "a `case` rule on call.done above the new rule fires first;"
+                " when it does, the vars and sinks do not run: merge them into it",
+            )
+        parts = [p for p in (first, second, *extra_sinks) if p]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else parts
+
+    def _renamed(
+        self,
+        then: dict[str, Any],
+        renames: dict[str, str],
+        path: Path,
+        where: str,
+        context: str = "moved to call.done",
+    ) -> dict[str, Any]:
+        """Templates of an action at an event that calls things by other names (`result`
+        is `response` on call.done)."""
+        scope = TemplateScope(renames=renames)
+        changes: list[str] = []
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: walk(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [walk(v) for v in value]
+            if isinstance(value, str) and has_template(value):
+                text, done = rewrite_template(value, scope)
+                changes.extend(c for c in done if c not in changes)
+                return text
+            return value
+
+        out = walk(then)
+        if changes:
+            self.warn(
+                path,
+                f"{where} {_field(path[2:])}",
+                f"{context}: rewrote " + ", ".join(changes),
+            )
+        return out
+
+    def _after_rules(self, after: Any, path: Path, where: str) -> list[dict[str, Any]]:
+        """NoETL `after:` rules run when the step ends: `case` rules on step.exit."""
+        if after is None:
+            return []
+        rules: list[dict[str, Any]] = []
+        entries = after if isinstance(after, list) else [after]
+        for index, entry in enumerate(entries):
+            sub = (*path, "after", index) if isinstance(after, list) else (*path, "after")
+            then = entry.get("then", entry.get("do")) if isinstance(entry, dict) else None
+            if then is None:
+                self.warn(sub, f"{where} after", f"has no `then`; left out: {_short(entry)}")
+                continue
+            if not (isinstance(then, dict) and set(then) <= set(THEN_ACTIONS)):
+                targets = self._targets(then, sub, where)
+                then = {"next": targets} if targets else None
+            if not then:
+                self.warn(sub, f"{where} after", f"`then` left out: {_short(entry)}")
+                continue
+            cond = self._condition(entry.get("when", True), sub, where)
+            when = _STEP_EXIT if cond in (None, "true") else f"{_STEP_EXIT} and ({cond})"
+            if cond is None:
+                self.warn(sub, f"{where} after", "condition is not one expression; left out")
+            rules.append({"when": "{{ " + when + " }}", "then": then})
+            self.warn(sub, f"{where} after", "became a `case` rule on step.exit")
+        return rules
+
+    def _user_case(self, case: Any, path: Path, where: str) -> list[Any]:
+        """The step's own `case` rules, with NoETL's shapes in them translated: `response`
+        in a rule on step.exit (which carries `result`), `set` as a list of {name, value},
+        and NoETL-shaped sink actions."""
+        rules = list(case or []) if isinstance(case, list) else ([case] if case else [])
+        for index, rule in enumerate(rules):
+            if not isinstance(rule, dict):
+                continue
+            sub = (*path, "case", index)
+            when = str(rule.get("when", ""))
+            if str(EventName.STEP_EXIT) in when and str(EventName.CALL_DONE) not in when:
+                rule = rules[index] = self._renamed(
+                    rule, {"response": "result"}, sub, where, "on step.exit"
+                )
+            thens = rule.get("then")
+            listed = thens if isinstance(thens, list) else [thens]
+            for number, then in enumerate(listed):
+                if isinstance(then, dict):
+                    listed[number] = self._user_then(then, (*sub, "then"), where)
+            if "then" in rule:
+                rule["then"] = listed if isinstance(thens, list) else listed[0]
+        return rules
+
+    def _user_then(self, then: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
+        then = dict(then)
+        written = then.get("set")
+        if isinstance(written, list):
+            pairs = [i for i in written if isinstance(i, dict) and {"name", "value"} <= set(i)]
+            then["set"] = {"ctx": {item["name"]: item["value"] for item in pairs}}
+            self.warn(
+                (*path, "set"),
+                f"{where} {_field((*path[2:], 'set'))}",
+                "a list of {name, value} became `set: {ctx: {name: value}}`"
+                + ("" if len(pairs) == len(written) else "; other entries left out"),
+            )
+        sink = then.get("sink")
+        if not isinstance(sink, dict):
+            return then
+        tool = sink.get("tool")
+        if isinstance(tool, dict) and "table" not in tool:
+            self._bind_sql(tool, (*path, "sink", "tool"), where)
+            return then
+        action, notes = translate_sink(sink, "case sink")
+        self._notes(notes, path, where)
+        then.pop("sink")
+        if action is not None:
+            then.update(action)
+        return then
+
+    def _notes(self, notes: list[tuple[str, str]], path: Path, where: str) -> None:
+        for field, message in notes:
+            self.warn(path, f"{where} {field}", message)
+
+    def _bind_sql(self, tool: dict[str, Any], tool_path: Path, where: str) -> None:
+        """Jinja in postgres SQL text: into bound params where it is a value (see migrate_sql)."""
+        if tool.get("kind") != "postgres" or tool.get("template_sql") is True:
+            return
+        for key in ("query", "command"):
+            sql = tool.get(key)
+            if not isinstance(sql, str) or not has_template(sql):
+                continue
+            done = bind_sql_templates(sql, tool.get("params"))
+            tool[key] = done.sql
+            if done.params is not None:
+                tool["params"] = done.params
+            if done.template_sql:
+                tool["template_sql"] = True
+            what = "; ".join(done.changes)
+            if done.template_sql:
+                what += "; set `template_sql: true` (the SQL text is rendered on purpose)"
+            self.warn((*tool_path, key), f"{where} tool.{key}", "Jinja in SQL text: " + what)
 
     # --- next -----------------------------------------------------------------------
 
@@ -475,7 +1018,7 @@ class _Migrator:
             )
             when = str(original)
         else:
-            when = "{{ event.name == 'step.exit' and (" + cond + ") }}"
+            when = "{{ " + _STEP_EXIT + " and (" + cond + ") }}"
         return {"when": when, "then": {"next": targets}}
 
     def _next(self, raw: Any, path: Path, where: str) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -541,6 +1084,89 @@ class _Migrator:
             start = {"step": "start", "tool": {"kind": "noop"}, "next": [first]}
             self.steps.insert(0, _OutItem(start, None))
             self.warnings.append(f"added a `noop` step `start` that goes to {first!r}")
+
+
+def _field(path: Path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _strings(value: Any, path: Path):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _iterators(step: dict[str, Any]) -> set[str]:
+    loop = step.get("loop")
+    if isinstance(loop, dict):
+        return {str(loop.get("iterator") or loop.get("element") or "item")}
+    kind = step.get("type", step.get("tool"))
+    if isinstance(kind, str) and kind in _ITERATOR_KINDS:
+        return {str(step.get("element") or step.get("iterator") or "item")}
+    return set()
+
+
+def _ctx_keys(steps: list[dict[str, Any]]) -> set[str]:
+    """Names some rule (or NoETL `vars`, `collect`) writes into ctx."""
+    keys: set[str] = set()
+
+    def walk(value: Any, key: Any = None) -> None:
+        if isinstance(value, dict):
+            if key in ("set", "vars"):
+                keys.update(k for k in value if isinstance(k, str) and k != "ctx")
+                if isinstance(value.get("ctx"), dict):
+                    keys.update(k for k in value["ctx"] if isinstance(k, str))
+            if key == "collect" and isinstance(value.get("into"), str):
+                keys.add(value["into"])
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, key)
+
+    walk(steps)
+    return keys
+
+
+def _step_arg_names(step: dict[str, Any], steps: list[dict[str, Any]]) -> set[str]:
+    """The names a step's args hold in the input: its own and those passed to it by next."""
+    names: set[str] = set()
+    own = ["args", "with", "input"]
+    if step.get("type", step.get("tool")) != "http":
+        own.append("data")
+    for key in own:
+        if isinstance(step.get(key), dict):
+            names.update(step[key])
+    task = step.get("task")
+    if isinstance(task, dict):
+        for key in ("args", "with", "data"):
+            if isinstance(task.get(key), dict):
+                names.update(task[key])
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if value.get("step") == step.get("step"):
+                for key in ("args", "with", "data"):
+                    if isinstance(value.get(key), dict):
+                        names.update(value[key])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for other in steps:
+        walk(other.get("next"))
+        walk(other.get("case"))
+    return {name for name in names if isinstance(name, str)}
 
 
 def _all_targets(step: dict[str, Any]) -> list[str]:
@@ -639,6 +1265,9 @@ class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         return super().increase_indent(flow, False)
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a value used twice (one collect in two rules) is written twice
+
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     style = None
@@ -659,7 +1288,7 @@ def _dump(value: Any) -> str:
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
-        width=100,
+        width=1000,  # a long template stays on one line
     )
 
 

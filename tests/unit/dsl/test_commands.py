@@ -97,7 +97,7 @@ def test_migrate_to_stdout_with_warnings(tmp_path, capsys):
     assert run("migrate", str(v1)) == 0
     out, err = capsys.readouterr()
     assert out.startswith("# a v1 playbook\napiVersion: noetl.io/v2\n")
-    assert f"{v1}: warning: line 7: step 'start': `save` was not translated" in err
+    assert f"{v1}: warning: line 7: step 'start' save: names no `backend`, `storage`" in err
 
 
 def test_migrate_to_a_file_that_validates(tmp_path, capsys):

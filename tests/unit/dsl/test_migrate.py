@@ -325,32 +325,36 @@ def test_retry_becomes_a_rule_and_untranslatable_fields_are_reported():
             type: http
             endpoint: http://flaky
             retry: {max_attempts: 4, initial_delay: 0.5, retry_when: "{{ status >= 500 }}"}
-            save: {storage: postgres, table: results}
+            save: {storage: postgres, table: results, from: "{{ result.data }}"}
             as: answer
             next: report
           - step: report
-            type: duckdb
+            type: snowflake
             command: select 1
         """
     )
     start = pb.step("start")
-    (rule,) = start.case
-    assert rule.when == "{{ event.name == 'call.done' and error is defined }}"
+    (rule, saved) = start.case
+    assert rule.when == (
+        "{{ event.name == 'call.done' and error is defined and (error.status >= 500) }}"
+    )
     assert rule.then[0].retry.max_attempts == 4
+    assert saved.then[0].sink.tool.config()["command"].startswith("INSERT INTO results ")
     assert rule.then[0].retry.initial_delay == 0.5
     report = pb.step("report")
     assert report.tool.kind == "noop"
-    assert report.tool.config() == {"v1_type": "duckdb", "command": "select 1"}
+    assert report.tool.config() == {}
     assert pb.metadata.model_extra == {"author": "someone"}  # v2 metadata is free-form
     joined = "\n".join(warnings)
     assert "metadata.author" not in joined
     for expected in (
         "line 4: top-level `executor`: has no v2 equivalent and was left out",
-        "line 9: step 'start': `retry.retry_when` was not translated",
-        "line 10: step 'start': `save` was not translated",
-        '{"storage": "postgres", "table": "results"}',
+        "line 9: step 'start' retry.retry_when: rewrote `status` -> `error.status`",
+        "line 10: step 'start' save: became a `sink` action with a postgres tool",
+        "line 10: step 'start' save: moved to call.done: rewrote `result` -> `response`",
         "line 11: step 'start': `as` was not translated",
-        "line 13: step 'report': `type: duckdb` has no v2 tool kind",
+        "line 13: step 'report': `type: snowflake` has no v2 tool kind",
+        'its fields were left out: {"command": "select 1"}',
     ):
         assert expected in joined
     assert warnings == sorted(warnings, key=lambda w: int(w.split(":")[0].split()[1]))
@@ -452,7 +456,10 @@ def test_migrate_v1_to_v2_returns_text():
 def test_broken_v1_is_an_error_not_a_guess():
     with pytest.raises(MigrationError) as info:
         migrate_v1_to_v2("workflow:\n  - step: start\n    type: start\n    next: nowhere\n")
-    assert "`next` names step 'nowhere', which does not exist" in str(info.value)
+    assert (
+        "line 2: step 'start' next: `next` names step 'nowhere', which does not exist"
+        " (migrated line " in str(info.value)
+    )
     assert info.value.problems
 
 
