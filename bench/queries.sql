@@ -235,6 +235,13 @@ SELECT count(*)::int AS n
   FROM pg_stat_activity
  WHERE datname = current_database() AND application_name LIKE %(pattern)s;
 
+-- name: transactions
+-- Transactions this database has committed or rolled back (as reported so far by every
+-- session; a busy session reports at most once a second, an idle one within 10 s).
+SELECT (xact_commit + xact_rollback)::bigint AS n
+  FROM pg_stat_database
+ WHERE datname = current_database();
+
 -- name: truncate_all
 -- Empty the orchestrator's and the baseline's tables between phases (own database only).
 TRUNCATE noetl.event, noetl.queue, noetl.execution, noetl_bench.event, noetl_bench.queue,

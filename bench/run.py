@@ -56,6 +56,8 @@ class Plan:
     dbos_sequential: int  # DBOS workflows of 10 no-op steps, one after another ...
     dbos_threaded: int  # ... and from `dbos_threads` threads
     procrastinate_jobs: int  # no-op jobs, deferred at once
+    idle_seconds: float  # how long idle daemons' commits are counted, after ...
+    idle_settle: float  # ... this long for their start-up work to end
     scaling: list[tuple[int, int]] = field(default_factory=list)  # (engines, workers)
     concurrency: int = 4  # commands per worker process (noetl-worker's default)
     floor_batch: int = 10  # the batched one-transaction floor: commands per lease and report
@@ -78,6 +80,8 @@ QUICK = Plan(
     dbos_sequential=10,
     dbos_threaded=30,
     procrastinate_jobs=300,
+    idle_seconds=10,
+    idle_settle=2,
     scaling=[(1, 1), (1, 2), (1, 4), (2, 4)],
 )
 FULL = Plan(
@@ -91,6 +95,8 @@ FULL = Plan(
     dbos_sequential=30,  # 300 steps, as the chain
     dbos_threaded=300,  # 3,000 steps, as the fan-out
     procrastinate_jobs=3000,
+    idle_seconds=30,
+    idle_settle=5,
     scaling=[(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (2, 4)],
 )
 TINY = Plan(  # the smoke test: every row of the table, as fast as possible
@@ -104,6 +110,8 @@ TINY = Plan(  # the smoke test: every row of the table, as fast as possible
     dbos_sequential=1,
     dbos_threaded=2,
     procrastinate_jobs=12,
+    idle_seconds=1,
+    idle_settle=0.5,
     scaling=[(1, 1), (1, 2)],
 )
 PLANS = {"quick": QUICK, "full": FULL, "tiny": TINY}
@@ -481,7 +489,35 @@ class Bench:
                     drift.first_ms)
             )  # fmt: skip
 
-    # --- without NOTIFY; with more processes ------------------------------------------
+    # --- idle; without NOTIFY; with more processes ------------------------------------
+
+    def _idle_rate(self, fleet: Fleet) -> float:
+        """Transactions per second the database sees while `fleet` has nothing to do."""
+        plan = self.plan
+        with fleet, psycopg.connect(self.dsn, autocommit=True) as conn:
+            time.sleep(plan.idle_settle)
+            before, started = conn.execute(q("transactions")).fetchone()[0], time.monotonic()
+            time.sleep(plan.idle_seconds)
+            after, ended = conn.execute(q("transactions")).fetchone()[0], time.monotonic()
+        return max(0, after - before - 1) / (ended - started)  # less our own first read
+
+    def idle(self) -> None:
+        config_floor = "sync on, 1E 1W, floor"
+        floor = self._idle_rate(self.fleet(TWO_HOPS.floor, self.dsn))
+        self.runs.append({"run": "floor idle", "config": config_floor, "tx_per_s": floor,
+                          "seconds": self.plan.idle_seconds, "load": load()})  # fmt: skip
+        for path in PATHS:
+            config = f"sync on, 1E 1W, {path.label}"
+            measure = "idle engine + worker: commits"
+            if not self.available(path):
+                self.rows.append(Row(measure, config, "tx/s", None, "", None, NOT_IN_BUILD))
+                continue
+            rate = self._idle_rate(self.path_fleet(path, self.dsn))
+            self.runs.append({"run": "noetl idle", "config": config, "tx_per_s": rate,
+                              "seconds": self.plan.idle_seconds, "load": load()})  # fmt: skip
+            print(f"  {'noetl idle':<26} {config:<34} {rate:.2f} tx/s, floor {floor:.2f} tx/s",
+                  file=sys.stderr)  # fmt: skip
+            self.rows.append(Row(measure, config, "tx/s", rate, FLOOR, floor))
 
     def timers(self) -> None:
         plan = self.plan
@@ -538,12 +574,12 @@ def _figure(value: float | None) -> str:
 
 def table(rows: list[Row]) -> str:
     header = (
-        f"{'measure':<34} {'config':<34} {'unit':<8} {'value':>9}  {'against':<22}"
+        f"{'measure':<40} {'config':<34} {'unit':<8} {'value':>9}  {'against':<22}"
         f" {'reference':>9} {'ratio':>7}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
-        start = f"{row.measure:<34} {row.config:<34} {row.unit:<8}"
+        start = f"{row.measure:<40} {row.config:<34} {row.unit:<8}"
         if row.value is None:
             lines.append(f"{start} {row.note}")
             continue
@@ -623,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         if bench.with_peers:
             bench.peer_rows()
         bench.drift()
+        bench.idle()
         bench.timers()
         bench.scaling()
         info = server(dsn)
