@@ -247,6 +247,7 @@ class Bench:
         self.runs: list[dict[str, object]] = []
         self.peers: dict[str, object] = {}
         # (sync mode, path label) -> (chain, fan-out); (sync mode, floor label) -> the same
+        # (no chain for the batched floor)
         self.ours: dict[tuple[str, str], tuple[Run, Run]] = {}
         self.floors: dict[tuple[str, str], tuple[Run | None, Run]] = {}
         sizes = {plan.chain_steps, plan.fanout_steps, plan.timer_steps, plan.long_chain_steps}
@@ -354,14 +355,15 @@ class Bench:
                     continue
                 wrap = self._profile_wrap(path) if mode == "on" else []
                 fleet = self.path_fleet(path, dsn, wrap=wrap)
-                ours = self.chain_and_fanout("noetl", dsn, config, fleet)
-                self.ours[(mode, path.label)] = ours  # type: ignore[assignment]
-                self._path_rows(config, path, *ours)  # type: ignore[arg-type]
+                chained, fanned = self.chain_and_fanout("noetl", dsn, config, fleet)
+                assert chained is not None
+                self.ours[(mode, path.label)] = (chained, fanned)
+                self._path_rows(mode, config, path, chained, fanned)
                 if path.fast:
                     batch = self.floors[(mode, self.batched_floor)][1]
                     self.rows.append(
                         Row(f"fanout {fan}: throughput", config, "steps/s",
-                            ours[1].steps_per_s, self.batched_floor, batch.steps_per_s)
+                            fanned.steps_per_s, self.batched_floor, batch.steps_per_s)
                     )  # fmt: skip
 
     def _floor_rows(self, mode: str) -> None:
@@ -382,9 +384,8 @@ class Bench:
                 batched_fan.steps_per_s, FLOOR_ONE_TX, one_tx_fan.steps_per_s),
         ]  # fmt: skip
 
-    def _path_rows(self, config: str, path: StepPath, chain: Run, fanout: Run) -> None:
+    def _path_rows(self, mode: str, config: str, path: StepPath, chain: Run, fanout: Run) -> None:
         """noetl on one path against the floor of the same round trips."""
-        mode = config.split(",")[0].removeprefix("sync ")
         against = FLOOR_NAMES[path.floor]
         floor_chain, floor_fan = self.floors[(mode, against)]
         assert floor_chain is not None
@@ -416,8 +417,13 @@ class Bench:
             self.peers[peer.name] = NOT_INSTALLED
             print(f"  {peer.name}: {NOT_INSTALLED}", file=sys.stderr)
             return None
-        with bench_database(self.server_dsn, label=peer.package) as dsn:
-            figures = peer.run(dsn, args, timeout)
+        try:
+            with bench_database(self.server_dsn, label=peer.package) as dsn:
+                figures = peer.run(dsn, args, timeout)
+        except (RuntimeError, subprocess.TimeoutExpired) as failed:  # the rest still counts
+            self.peers[peer.name] = f"failed ({type(failed).__name__}, see the log)"
+            print(f"  {peer.name} failed: {failed}", file=sys.stderr)
+            return None
         self.peers[peer.name] = figures
         print(f"  {peer.name}: {json.dumps(figures)}  load {load():.2f}", file=sys.stderr)
         return figures
@@ -453,7 +459,7 @@ class Bench:
         floors = [(f"sync on, {label}", *self.floors[("on", label)])
                   for label in (FLOOR, FLOOR_ONE_TX, self.batched_floor)]  # fmt: skip
         for measure, against, figure, peer in compared:
-            note = None if figure is not None else f"{peer.name} {NOT_INSTALLED}"
+            note = None if figure is not None else f"{peer.name} {self.peers[peer.name]}"
             for config, chained, fanned in subjects + (floors if figure is not None else []):
                 run = chained if measure == chain else fanned
                 if run is not None:  # the batched floor runs no chain
