@@ -74,8 +74,7 @@ def _count_sends() -> None:
     pq_ctypes.PGconn.send_query_prepared = send_query_prepared
 
 
-async def _measure(dsn: str, executions: int, steps: int, concurrency: int) -> dict:
-    path = register_chain(dsn, steps)
+async def _measure(dsn: str, path: str, executions: int, concurrency: int) -> dict:
     engine = Engine(dsn)
     worker = Worker(dsn, concurrency=concurrency)
     tasks = [asyncio.create_task(engine.run()), asyncio.create_task(worker.run())]
@@ -114,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     _count_sends()
     with bench_database(args.dsn) as dsn:
         prepare(dsn)
-        counted = asyncio.run(_measure(dsn, args.executions, args.steps, args.concurrency))
+        playbook = register_chain(dsn, args.steps)  # before the loop: it may run its own
+        counted = asyncio.run(_measure(dsn, playbook, args.executions, args.concurrency))
     steps = args.executions * args.steps
     totals: collections.Counter[str] = collections.Counter()
     for (who, _), n in counted.items():
