@@ -175,6 +175,17 @@ SELECT extract(epoch FROM q.leased_at - e.created_at)::float8 * 1000 AS wake_ms,
   JOIN noetl_bench.queue q ON q.execution_id = e.execution_id AND q.step = e.step + 1
  WHERE e.execution_id = ANY(%(ids)s) AND e.step >= 0;
 
+-- name: baseline_periods
+-- A report inserted to the same chain's next report inserted, in ms: what one step costs
+-- end to end on either floor.
+SELECT ms FROM (
+    SELECT extract(epoch FROM created_at - lag(created_at) OVER w)::float8 * 1000 AS ms
+      FROM noetl_bench.event
+     WHERE execution_id = ANY(%(ids)s) AND step >= 0
+    WINDOW w AS (PARTITION BY execution_id ORDER BY step)
+) AS periods
+ WHERE ms IS NOT NULL;
+
 -- name: ours_start
 -- Start executions of one playbook with chosen ids, in one statement (one NOTIFY).
 INSERT INTO noetl.event (execution_id, event_type, payload)
@@ -228,6 +239,18 @@ SELECT extract(epoch FROM q.started_at::timestamptz - d.created_at)::float8 * 10
   JOIN noetl.event n ON n.execution_id = d.execution_id AND n.event_type = 'step.enter'
                     AND n.node_name = q.step
  WHERE d.execution_id = ANY(%(ids)s) AND d.event_type = 'call.done';
+
+-- name: ours_periods
+-- A call.done inserted to the same execution's next call.done inserted, in ms: what one
+-- step of a chain costs end to end (for a noop step: the hop, the run and the report up to
+-- its insert), whichever path moved it.
+SELECT ms FROM (
+    SELECT extract(epoch FROM created_at - lag(created_at) OVER w)::float8 * 1000 AS ms
+      FROM noetl.event
+     WHERE execution_id = ANY(%(ids)s) AND event_type = 'call.done'
+    WINDOW w AS (PARTITION BY execution_id ORDER BY event_id)
+) AS periods
+ WHERE ms IS NOT NULL;
 
 -- name: listeners
 -- Daemons of this database that are listening (their LISTEN connection is open).

@@ -399,6 +399,10 @@ class Bench:
                 fanout.step_ms_p50, against, floor_fan.step_ms_p50),
             Row(f"fanout {fan}: step p99", config, "ms",
                 fanout.step_ms_p99, against, floor_fan.step_ms_p99),
+            Row("step period: p50", config, "ms",
+                chain.period_ms_p50, against, floor_chain.period_ms_p50),
+            Row("step period: p99", config, "ms",
+                chain.period_ms_p99, against, floor_chain.period_ms_p99),
         ]  # fmt: skip
         if path.fast:
             # The one-transaction floor's hop is inside one statement (about 0 ms): compare

@@ -54,6 +54,8 @@ class Run:
     wake_ms_p99: float
     engine_ms_p50: float  # report inserted -> next command written by the engine
     engine_ms_p99: float
+    period_ms_p50: float  # report inserted -> the same execution's next report inserted
+    period_ms_p99: float
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -70,7 +72,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _summary(executions, steps, seconds, step_ms, wakes) -> Run:
+def _summary(executions, steps, seconds, step_ms, wakes, periods) -> Run:
     wake_ms = [w[0] for w in wakes]
     engine_ms = [w[1] for w in wakes]
     return Run(
@@ -85,6 +87,8 @@ def _summary(executions, steps, seconds, step_ms, wakes) -> Run:
         wake_ms_p99=percentile(wake_ms, 99),
         engine_ms_p50=percentile(engine_ms, 50),
         engine_ms_p99=percentile(engine_ms, 99),
+        period_ms_p50=percentile(periods, 50),
+        period_ms_p99=percentile(periods, 99),
     )
 
 
@@ -118,9 +122,10 @@ def run_noetl(dsn: str, path: str, executions: int, steps: int, check, timeout: 
         seconds = conn.execute(q("ours_span"), {"ids": ids}).fetchone()[0]
         step_ms = [r[0] for r in conn.execute(q("ours_step_latencies"), {"ids": ids})]
         wakes = conn.execute(q("ours_wakes"), {"ids": ids}).fetchall()
+        periods = [r[0] for r in conn.execute(q("ours_periods"), {"ids": ids})]
     if len(step_ms) != executions * steps:
         raise RuntimeError(f"expected {executions * steps} steps, measured {len(step_ms)}")
-    return _summary(executions, steps, seconds, step_ms, wakes)
+    return _summary(executions, steps, seconds, step_ms, wakes, periods)
 
 
 @dataclass
@@ -163,6 +168,7 @@ def run_baseline(dsn: str, executions: int, steps: int, check, timeout: float) -
         seconds = conn.execute(q("baseline_span"), {"ids": ids}).fetchone()[0]
         step_ms = [r[0] for r in conn.execute(q("baseline_step_latencies"), {"ids": ids})]
         wakes = conn.execute(q("baseline_wakes"), {"ids": ids}).fetchall()
+        periods = [r[0] for r in conn.execute(q("baseline_periods"), {"ids": ids})]
     if len(step_ms) != executions * steps:
         raise RuntimeError(f"expected {executions * steps} steps, measured {len(step_ms)}")
-    return _summary(executions, steps, seconds, step_ms, wakes)
+    return _summary(executions, steps, seconds, step_ms, wakes, periods)

@@ -26,6 +26,8 @@ PATH_MEASURES = (  # every noetl path row against its floor, in both sync modes
     "fanout 4x3: throughput",
     "fanout 4x3: step p50",
     "fanout 4x3: step p99",
+    "step period: p50",
+    "step period: p99",
 )
 HOPS = ("hop: p50", "hop: p99")
 IDLE = "idle engine + worker: commits"
