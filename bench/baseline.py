@@ -66,12 +66,14 @@ class BaselineEngine:
 
 
 class BaselineWorker:
+    name = "bench-base"  # its worker ids and LISTEN connection start with this
+
     def __init__(self, dsn: str, concurrency: int = 4, safety_interval: float = 5.0) -> None:
         self.dsn = dsn
         self.concurrency = concurrency
         self.safety_interval = safety_interval
-        self.worker_id = f"bench-base-{os.getpid()}"
-        self.notifier = Notifier(dsn, "noetl_bench_queue", name="bench-base-worker")
+        self.worker_id = f"{self.name}-{os.getpid()}"
+        self.notifier = Notifier(dsn, "noetl_bench_queue", name=f"{self.name}-worker")
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -97,12 +99,16 @@ class BaselineWorker:
                     )
                     rows = await cur.fetchall()
                 if rows:
-                    await asyncio.gather(*(self._report(pool, row) for row in rows))
+                    await self.work(pool, rows)
                     continue
                 await self.notifier.wait(self.safety_interval)
         finally:
             await self.notifier.stop()
             await pool.close()
+
+    async def work(self, pool: AsyncConnectionPool, rows: list[tuple]) -> None:
+        """Run and report the leased commands (each no-op, so running is reporting)."""
+        await asyncio.gather(*(self._report(pool, row) for row in rows))
 
     async def _report(self, pool: AsyncConnectionPool, row: tuple) -> None:
         queue_id, _execution_id, _step, _steps, args = row

@@ -24,16 +24,23 @@ MODULES = {
     ("deaf", "worker"): ["bench.deaf", "worker"],
     ("baseline", "engine"): ["bench.baseline", "engine"],
     ("baseline", "worker"): ["bench.baseline", "worker"],
+    ("one_tx", "engine"): ["bench.baseline", "engine"],
+    ("one_tx", "worker"): ["bench.floor_one_tx"],
 }
 # The LISTEN connection each daemon opens (Notifier names it `<name>-listen`).
-LISTENERS = {"noetl": "%-listen", "deaf": "%-listen", "baseline": "bench-base-%-listen"}
+LISTENERS = {
+    "noetl": "%-listen",
+    "deaf": "%-listen",
+    "baseline": "bench-base-%-listen",
+    "one_tx": "bench-%-listen",
+}
 
 
 @dataclass
 class Fleet:
     """E engines and W workers of one kind, started together, stopped together."""
 
-    kind: str  # noetl | deaf | baseline
+    kind: str  # noetl | deaf | baseline | one_tx
     dsn: str
     engines: int = 1
     workers: int = 1
@@ -42,11 +49,12 @@ class Fleet:
     engine_args: list[str] = field(default_factory=list)
     worker_args: list[str] = field(default_factory=list)
     wrap: list[str] = field(default_factory=list)  # e.g. a profiler: [-m, pyinstrument, ...]
+    env: dict[str, str] = field(default_factory=dict)  # more environment for every daemon
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="noetl-bench-")))
 
     def __enter__(self) -> Fleet:
-        env = {**os.environ, "NOETL_DSN": self.dsn, "NOETL_LOG_LEVEL": self.log_level}
+        env = {**os.environ, **self.env, "NOETL_DSN": self.dsn, "NOETL_LOG_LEVEL": self.log_level}
         worker_args = ["--concurrency", str(self.concurrency), *self.worker_args]
         roles = [("engine", self.engine_args)] * self.engines
         roles += [("worker", worker_args)] * self.workers

@@ -32,19 +32,30 @@ CREATE TABLE noetl_bench.queue (
 );
 CREATE INDEX ON noetl_bench.queue (queue_id) WHERE status = 'pending';
 CREATE INDEX ON noetl_bench.queue (execution_id);
+CREATE TABLE noetl_bench.state (               -- the one-transaction floor's state write
+    execution_id  TEXT        PRIMARY KEY,
+    step          INTEGER     NOT NULL,
+    updated_at    TIMESTAMPTZ NOT NULL
+);
+-- Wake the engine only for events it must apply, the workers only for pending commands:
+-- what the one-transaction floor inserts applied or leased to itself wakes nobody.
 CREATE FUNCTION noetl_bench.notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('noetl_bench_event', '');
+    IF EXISTS (SELECT 1 FROM inserted WHERE processed_at IS NULL) THEN
+        PERFORM pg_notify('noetl_bench_event', '');
+    END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER event_notify AFTER INSERT ON noetl_bench.event
+CREATE TRIGGER event_notify AFTER INSERT ON noetl_bench.event REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION noetl_bench.notify_event();
 CREATE FUNCTION noetl_bench.notify_queue() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('noetl_bench_queue', '');
+    IF EXISTS (SELECT 1 FROM inserted WHERE status = 'pending') THEN
+        PERFORM pg_notify('noetl_bench_queue', '');
+    END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER queue_notify AFTER INSERT ON noetl_bench.queue
+CREATE TRIGGER queue_notify AFTER INSERT ON noetl_bench.queue REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION noetl_bench.notify_queue();
 
 -- name: baseline_drop
@@ -103,6 +114,39 @@ INSERT INTO noetl_bench.event (execution_id, step, steps, payload)
 SELECT execution_id, step, steps, %(payload)s::jsonb FROM finished
 RETURNING event_id;
 
+-- name: one_tx_report
+-- The one-transaction step (the fast path's ceiling), for one or many commands in one
+-- statement: finish each leased command (fenced), take its execution's advisory lock if
+-- free, and where it was taken apply the event in place (inserted processed, the state
+-- row written) and insert the chain's next command already leased to this worker.
+-- Where the lock was not free the event is left unprocessed for the engine (NOTIFY).
+WITH reported AS (
+    SELECT * FROM unnest(%(queue_ids)s::bigint[], %(payloads)s::jsonb[]) AS r(queue_id, payload)
+), finished AS (
+    UPDATE noetl_bench.queue q
+       SET status = 'done', done_at = clock_timestamp()
+      FROM reported r
+     WHERE q.queue_id = r.queue_id AND q.status = 'leased' AND q.worker_id = %(worker_id)s
+    RETURNING q.execution_id, q.step, q.steps, r.payload
+), locked AS MATERIALIZED (
+    SELECT f.*, pg_try_advisory_xact_lock(hashtext(f.execution_id)) AS applied FROM finished f
+), events AS (  -- the main query reads it, so the event is written before the next command
+    INSERT INTO noetl_bench.event (execution_id, step, steps, payload, processed_at)
+    SELECT execution_id, step, steps, payload, CASE WHEN applied THEN clock_timestamp() END
+      FROM locked
+    RETURNING execution_id, step, steps, processed_at IS NOT NULL AS applied
+), state AS (
+    INSERT INTO noetl_bench.state (execution_id, step, updated_at)
+    SELECT execution_id, step, clock_timestamp() FROM locked WHERE applied
+    ON CONFLICT (execution_id) DO UPDATE SET step = excluded.step, updated_at = excluded.updated_at
+)
+INSERT INTO noetl_bench.queue (execution_id, step, steps, args, status, worker_id, leased_at)
+SELECT execution_id, step + 1, steps, jsonb_build_object('n', step + 1), 'leased',
+       %(worker_id)s, clock_timestamp()
+  FROM events
+ WHERE applied AND step + 1 < steps
+RETURNING queue_id, execution_id, step, steps, args;
+
 -- name: baseline_finished
 -- How many of the given chains have had their last step's event applied.
 SELECT count(*)::int AS n
@@ -130,6 +174,17 @@ SELECT extract(epoch FROM q.leased_at - e.created_at)::float8 * 1000 AS wake_ms,
   FROM noetl_bench.event e
   JOIN noetl_bench.queue q ON q.execution_id = e.execution_id AND q.step = e.step + 1
  WHERE e.execution_id = ANY(%(ids)s) AND e.step >= 0;
+
+-- name: baseline_periods
+-- A report inserted to the same chain's next report inserted, in ms: what one step costs
+-- end to end on either floor.
+SELECT ms FROM (
+    SELECT extract(epoch FROM created_at - lag(created_at) OVER w)::float8 * 1000 AS ms
+      FROM noetl_bench.event
+     WHERE execution_id = ANY(%(ids)s) AND step >= 0
+    WINDOW w AS (PARTITION BY execution_id ORDER BY step)
+) AS periods
+ WHERE ms IS NOT NULL;
 
 -- name: ours_start
 -- Start executions of one playbook with chosen ids, in one statement (one NOTIFY).
@@ -160,6 +215,18 @@ SELECT extract(epoch FROM x.created_at - e.created_at)::float8 * 1000 AS ms
                     AND x.event_type = 'step.exit'
  WHERE e.execution_id = ANY(%(ids)s) AND e.event_type = 'step.enter';
 
+-- name: ours_step_times
+-- Each step's step.enter and step.exit (engine timestamps, epoch seconds) by its place in
+-- the chain (start = 0, sK = K).
+SELECT CASE WHEN e.node_name = 'start' THEN 0 ELSE substr(e.node_name, 2)::int END AS k,
+       extract(epoch FROM e.created_at)::float8 AS entered,
+       extract(epoch FROM x.created_at)::float8 AS exited
+  FROM noetl.event e
+  JOIN noetl.event x ON x.execution_id = e.execution_id AND x.node_name = e.node_name
+                    AND x.event_type = 'step.exit'
+ WHERE e.execution_id = %(id)s AND e.event_type = 'step.enter'
+ ORDER BY k;
+
 -- name: ours_wakes
 -- A call.done inserted to the next step's command leased (wake_ms), and to that step's
 -- step.enter written by the engine (engine_ms), in ms. Steps are named start, s1, s2, ...
@@ -173,12 +240,32 @@ SELECT extract(epoch FROM q.started_at::timestamptz - d.created_at)::float8 * 10
                     AND n.node_name = q.step
  WHERE d.execution_id = ANY(%(ids)s) AND d.event_type = 'call.done';
 
+-- name: ours_periods
+-- A call.done inserted to the same execution's next call.done inserted, in ms: what one
+-- step of a chain costs end to end (for a noop step: the hop, the run and the report up to
+-- its insert), whichever path moved it.
+SELECT ms FROM (
+    SELECT extract(epoch FROM created_at - lag(created_at) OVER w)::float8 * 1000 AS ms
+      FROM noetl.event
+     WHERE execution_id = ANY(%(ids)s) AND event_type = 'call.done'
+    WINDOW w AS (PARTITION BY execution_id ORDER BY event_id)
+) AS periods
+ WHERE ms IS NOT NULL;
+
 -- name: listeners
 -- Daemons of this database that are listening (their LISTEN connection is open).
 SELECT count(*)::int AS n
   FROM pg_stat_activity
  WHERE datname = current_database() AND application_name LIKE %(pattern)s;
 
+-- name: transactions
+-- Transactions this database has committed or rolled back (as reported so far by every
+-- session; a busy session reports at most once a second, an idle one within 10 s).
+SELECT (xact_commit + xact_rollback)::bigint AS n
+  FROM pg_stat_database
+ WHERE datname = current_database();
+
 -- name: truncate_all
 -- Empty the orchestrator's and the baseline's tables between phases (own database only).
-TRUNCATE noetl.event, noetl.queue, noetl.execution, noetl_bench.event, noetl_bench.queue;
+TRUNCATE noetl.event, noetl.queue, noetl.execution, noetl_bench.event, noetl_bench.queue,
+         noetl_bench.state;

@@ -1,11 +1,13 @@
 """Statements sent to PostgreSQL per step, by daemon and by statement: deterministic where
 timings are noisy, so a change to the hot path can be judged on any machine.
 
-`python -m bench.roundtrips [--executions M] [--steps K] [--concurrency N] [--dsn DSN]`
-runs noetl's Engine and Worker in this process on a fresh database and counts every
-statement their connections send (BEGIN, COMMIT and the pool's empty check query
-included) while M executions of K noop steps run. It uses psycopg's pure-Python libpq
-wrapper (PSYCOPG_IMPL=python) so that sends can be counted; figures are counts, not time.
+`python -m bench.roundtrips [--executions M] [--steps K] [--concurrency N] [--path P]
+[--dsn DSN]` runs noetl's Engine and Worker in this process on a fresh database and counts
+every statement their connections send (BEGIN, COMMIT and the pool's empty check query
+included) while M executions of K noop steps run. `--path fast|two-hops` sets
+NOETL_FAST_PATH=1|0 for the worker, as `bench.run` does for its daemons. It uses psycopg's
+pure-Python libpq wrapper (PSYCOPG_IMPL=python) so that sends can be counted; figures are
+counts, not time.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from typing import Any
 import psycopg
 from psycopg.pq import pq_ctypes
 
+from bench.paths import FAST, NOT_IN_BUILD, TWO_HOPS, fast_path_in_build
 from bench.run import LOCAL_DSN, bench_database, prepare
 from bench.sql import q
 from bench.workloads import register_chain
 from noetl_pg.engine.daemon import Engine
 from noetl_pg.worker.daemon import Worker
 
+PATHS = {"fast": FAST, "two-hops": TWO_HOPS}
 COUNTS: collections.Counter[tuple[str, str]] = collections.Counter()
 _PREPARED: dict[tuple[int, bytes], bytes] = {}
 
@@ -70,8 +74,7 @@ def _count_sends() -> None:
     pq_ctypes.PGconn.send_query_prepared = send_query_prepared
 
 
-async def _measure(dsn: str, executions: int, steps: int, concurrency: int) -> dict:
-    path = register_chain(dsn, steps)
+async def _measure(dsn: str, path: str, executions: int, concurrency: int) -> dict:
     engine = Engine(dsn)
     worker = Worker(dsn, concurrency=concurrency)
     tasks = [asyncio.create_task(engine.run()), asyncio.create_task(worker.run())]
@@ -99,20 +102,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executions", type=int, default=1)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--path", choices=sorted(PATHS), default="fast", help="the worker's path (fast)"
+    )
     parser.add_argument("--dsn", default=os.environ.get("NOETL_BENCH_DSN", LOCAL_DSN))
     args = parser.parse_args(argv)
+    path = PATHS[args.path]
+    os.environ.update(path.env())  # before the Worker is built: it reads its switch there
+    in_build = fast_path_in_build()
     _count_sends()
     with bench_database(args.dsn) as dsn:
         prepare(dsn)
-        counted = asyncio.run(_measure(dsn, args.executions, args.steps, args.concurrency))
+        playbook = register_chain(dsn, args.steps)  # before the loop: it may run its own
+        counted = asyncio.run(_measure(dsn, playbook, args.executions, args.concurrency))
     steps = args.executions * args.steps
     totals: collections.Counter[str] = collections.Counter()
     for (who, _), n in counted.items():
         if who != "bench":
             totals[who] += n
+    shown = path.label if in_build or not path.fast else f"{path.label} ({NOT_IN_BUILD}: two hops)"
     print(
         f"{args.executions} execution(s) x {args.steps} steps, worker concurrency"
-        f" {args.concurrency}: statements per step "
+        f" {args.concurrency}, {shown}: statements per step "
         + ", ".join(f"{who} {n / steps:.2f}" for who, n in sorted(totals.items()))
     )
     for (who, text), n in sorted(counted.items(), key=lambda item: -item[1]):

@@ -54,6 +54,8 @@ class Run:
     wake_ms_p99: float
     engine_ms_p50: float  # report inserted -> next command written by the engine
     engine_ms_p99: float
+    period_ms_p50: float  # report inserted -> the same execution's next report inserted
+    period_ms_p99: float
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -70,7 +72,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _summary(executions, steps, seconds, step_ms, wakes) -> Run:
+def _summary(executions, steps, seconds, step_ms, wakes, periods) -> Run:
     wake_ms = [w[0] for w in wakes]
     engine_ms = [w[1] for w in wakes]
     return Run(
@@ -85,6 +87,8 @@ def _summary(executions, steps, seconds, step_ms, wakes) -> Run:
         wake_ms_p99=percentile(wake_ms, 99),
         engine_ms_p50=percentile(engine_ms, 50),
         engine_ms_p99=percentile(engine_ms, 99),
+        period_ms_p50=percentile(periods, 50),
+        period_ms_p99=percentile(periods, 99),
     )
 
 
@@ -102,18 +106,57 @@ def _wait(conn, sql: str, ids: list[str], timeout: float, check) -> None:
         time.sleep(0.05)
 
 
-def run_noetl(dsn: str, path: str, executions: int, steps: int, check, timeout: float) -> Run:
-    """Start `executions` of the chain at `path` at once, wait for all, measure."""
+def _start_and_wait(dsn: str, path: str, executions: int, timeout: float, check) -> list[str]:
+    """Start `executions` of the chain at `path` in one statement and wait for all to end."""
     ids = [f"bench-{next(_serial)}-{i}" for i in range(executions)]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(q("ours_start"), {"ids": ids, "path": path})
         _wait(conn, q("ours_finished"), ids, timeout, check)
+    return ids
+
+
+def run_noetl(dsn: str, path: str, executions: int, steps: int, check, timeout: float) -> Run:
+    """Start `executions` of the chain at `path` at once, wait for all, measure."""
+    ids = _start_and_wait(dsn, path, executions, timeout, check)
+    with psycopg.connect(dsn, autocommit=True) as conn:
         seconds = conn.execute(q("ours_span"), {"ids": ids}).fetchone()[0]
         step_ms = [r[0] for r in conn.execute(q("ours_step_latencies"), {"ids": ids})]
         wakes = conn.execute(q("ours_wakes"), {"ids": ids}).fetchall()
+        periods = [r[0] for r in conn.execute(q("ours_periods"), {"ids": ids})]
     if len(step_ms) != executions * steps:
         raise RuntimeError(f"expected {executions * steps} steps, measured {len(step_ms)}")
-    return _summary(executions, steps, seconds, step_ms, wakes)
+    return _summary(executions, steps, seconds, step_ms, wakes, periods)
+
+
+@dataclass
+class Drift:
+    """Whether a step costs more late in a long chain: ms per step of its first and last
+    `window` steps (first step.enter to last step.exit of the window, over its size)."""
+
+    steps: int
+    window: int
+    first_ms: float
+    last_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.last_ms / self.first_ms
+
+
+def run_noetl_drift(dsn: str, path: str, steps: int, window: int, check, timeout: float) -> Drift:
+    """Run one chain of `steps` at `path` and compare its first and last `window` steps."""
+    if not 0 < window <= steps // 2:
+        raise ValueError(f"window {window} must be in 1..{steps // 2} for a {steps}-step chain")
+    (execution_id,) = _start_and_wait(dsn, path, 1, timeout, check)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        times = conn.execute(q("ours_step_times"), {"id": execution_id}).fetchall()
+    if [t[0] for t in times] != list(range(steps)):
+        raise RuntimeError(f"expected steps 0..{steps - 1} entered and exited, got {len(times)}")
+
+    def per_step_ms(rows: list[tuple]) -> float:
+        return (rows[-1][2] - rows[0][1]) * 1000 / len(rows)
+
+    return Drift(steps, window, per_step_ms(times[:window]), per_step_ms(times[-window:]))
 
 
 def run_baseline(dsn: str, executions: int, steps: int, check, timeout: float) -> Run:
@@ -125,6 +168,7 @@ def run_baseline(dsn: str, executions: int, steps: int, check, timeout: float) -
         seconds = conn.execute(q("baseline_span"), {"ids": ids}).fetchone()[0]
         step_ms = [r[0] for r in conn.execute(q("baseline_step_latencies"), {"ids": ids})]
         wakes = conn.execute(q("baseline_wakes"), {"ids": ids}).fetchall()
+        periods = [r[0] for r in conn.execute(q("baseline_periods"), {"ids": ids})]
     if len(step_ms) != executions * steps:
         raise RuntimeError(f"expected {executions * steps} steps, measured {len(step_ms)}")
-    return _summary(executions, steps, seconds, step_ms, wakes)
+    return _summary(executions, steps, seconds, step_ms, wakes, periods)
