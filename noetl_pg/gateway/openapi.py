@@ -145,6 +145,7 @@ SCHEMAS: dict[str, Any] = {
             "context",
             "result",
             "error",
+            "warnings",
         ],
         "properties": {
             "execution_id": {"type": "string"},
@@ -158,6 +159,21 @@ SCHEMAS: dict[str, Any] = {
             "context": {"type": "object"},
             "result": {"nullable": True},
             "error": {"type": "string", "nullable": True},
+            "warnings": {
+                "type": "array",
+                "description": "what the run recorded: a `when` that raised, a note, a refusal",
+                "items": {
+                    "type": "object",
+                    "required": ["event_id", "event", "step", "kind", "message"],
+                    "properties": {
+                        "event_id": {"type": "integer"},
+                        "event": {"type": "string"},
+                        "step": {"type": "string", "nullable": True},
+                        "kind": {"type": "string", "enum": ["when", "note", "refused"]},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
         },
     },
     "ExecutionSummary": {
