@@ -6,18 +6,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# The events a client may write (DSL.md section 2); every other name is the engine's own.
-CLIENT_EVENTS = ("workflow.start", "workflow.cancel", "call.done")
-ENGINE_EVENTS = (
-    "step.enter",
-    "step.exit",
-    "loop.done",
-    "workflow.complete",
-    "workflow.failed",
-    "workflow.cancelled",
-)
-
-
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 

@@ -9,8 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from noetl_pg.gateway.models import CLIENT_EVENTS
 from noetl_pg.gateway.responses import Json
+from noetl_pg.protocol import CLIENT_EVENTS, ExecutionStatus
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -94,7 +94,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name"],
         "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "enum": list(CLIENT_EVENTS)},
+            "name": {"type": "string", "enum": sorted(name.value for name in CLIENT_EVENTS)},
             "execution_id": {
                 "type": "string",
                 "maxLength": 64,
@@ -152,7 +152,7 @@ SCHEMAS: dict[str, Any] = {
             "path": {"type": "string", "nullable": True},
             "status": {
                 "type": "string",
-                "enum": ["pending", "running", "completed", "failed", "cancelled"],
+                "enum": [status.value for status in ExecutionStatus],
             },
             "current_steps": {"type": "array", "items": {"type": "string"}},
             "step_results": {"type": "object", "description": "step name -> latest result"},
@@ -338,7 +338,7 @@ PATHS: dict[str, Any] = {
                     "status",
                     {
                         "type": "string",
-                        "enum": ["pending", "running", "completed", "failed", "cancelled"],
+                        "enum": [status.value for status in ExecutionStatus],
                     },
                     "filter",
                 ),
