@@ -52,7 +52,7 @@ class BearerAuth:
         self._open_until = 0.0  # monotonic time until which "no token exists" holds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or _route_path(scope) in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
         try:
@@ -79,7 +79,7 @@ class BearerAuth:
             raise _Refusal(
                 401, "unauthorized", "the bearer token is not valid (unknown or revoked)"
             )
-        needed = capability_of(scope["method"], scope["path"])
+        needed = capability_of(scope["method"], _route_path(scope))
         if not allows(role, needed):
             raise _Refusal(
                 403,
@@ -103,6 +103,12 @@ class BearerAuth:
         if not closed:
             self._open_until = time.monotonic() + OPEN_CHECK_SECONDS
         return not closed
+
+
+def _route_path(scope: Scope) -> str:
+    """The path inside this app: without the prefix it is mounted under, if any."""
+    root, path = scope.get("root_path", ""), scope["path"]
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _bearer(scope: Scope) -> bytes | None:
