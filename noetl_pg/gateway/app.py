@@ -9,9 +9,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from noetl_pg.gateway.auth import BearerAuth
-from noetl_pg.gateway.endpoints import ENDPOINTS, MOUNTS, routes_of
+from noetl_pg.gateway.endpoints import ENDPOINTS, MOUNTS
 from noetl_pg.gateway.errors import EXCEPTION_HANDLERS
 from noetl_pg.gateway.openapi import ASSETS_PATH, openapi_document
+from noetl_pg.gateway.route_table import routes_of
 from noetl_pg.store.control import AppliedWaiter
 from noetl_pg.store.db import async_pool
 

@@ -8,60 +8,15 @@ sub-applications (static assets).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 
 from noetl_pg.gateway import answers, events, executions, health, openapi, playbooks
 from noetl_pg.gateway.models import EventIn, RegisterPlaybook
+from noetl_pg.gateway.route_table import Endpoint, Param, Reply
 from noetl_pg.protocol import ExecutionStatus
 from noetl_pg.protocol.client import CancelPayload
-
-Handler = Callable[[Request], Awaitable[Response]]
-Schema = type[BaseModel] | dict[str, Any] | Any  # a model, a JSON schema, or a type
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One documented answer: its description and body (None: no JSON body)."""
-
-    description: str
-    body: Schema = answers.Error
-    media_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)  # name -> description
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    where: str  # "query", "path" or "header"
-    schema: dict[str, Any]
-    description: str
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str  # as Starlette routes it ("{path:path}" for a slash-holding parameter)
-    handler: Handler
-    summary: str
-    replies: Mapping[int, Reply]
-    body: Schema | None = None  # the JSON request body
-    body_required: bool = True
-    other_bodies: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # media -> schema
-    params: tuple[Param, ...] = ()
-    public: bool = False  # answered without the bearer token
-
-
-def routes_of(endpoints: list[Endpoint]) -> list[BaseRoute]:
-    return [Route(e.path, e.handler, methods=[e.method]) for e in endpoints]
-
 
 # --- the shared parts of the table --------------------------------------------------
 
@@ -185,7 +140,11 @@ ENDPOINTS: list[Endpoint] = [
             query("status", {"enum": [str(s) for s in ExecutionStatus]}, "only this status"),
             query("path", {"type": "string"}, "only this playbook path"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size"),
-            query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+            query(
+                "cursor",
+                {"type": "string", "pattern": executions.CURSOR_PATTERN},
+                "next_cursor of the previous page",
+            ),
         ),
     ),
     Endpoint(

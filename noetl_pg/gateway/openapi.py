@@ -7,19 +7,34 @@ import html
 import json
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+from noetl_pg.gateway.answers import Error
 from noetl_pg.gateway.responses import Json
-
-if TYPE_CHECKING:
-    from noetl_pg.gateway.endpoints import Endpoint
+from noetl_pg.gateway.route_table import Endpoint
 
 REF = "#/components/schemas/{model}"
+# PostgreSQL stores no NUL character, so no text the gateway reads may hold one.
+NO_NUL = "^[^\\x00]*$"
+STORABLE = "StorableValue"
+STORABLE_VALUE = {
+    "description": "any JSON value whose strings (and keys) hold no NUL character",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": REF.format(model=STORABLE)}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": REF.format(model=STORABLE)},
+        },
+    ],
+}
 ASSETS_PATH = "/docs/assets"
 UNAUTHORIZED = "missing or wrong bearer token"
 
@@ -27,6 +42,24 @@ UNAUTHORIZED = "missing or wrong bearer token"
 def document_path(path: str) -> str:
     """A Starlette path as OpenAPI writes it: `{path:path}` is `{path}`."""
     return path.replace(":path}", "}")
+
+
+def storable(schema: Any) -> Any:
+    """A request schema that also says what PostgreSQL refuses: NUL in any text."""
+    if isinstance(schema, list):
+        return [storable(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if not schema or set(schema) <= {"title", "description", "default"}:  # any value
+        return {**schema, "$ref": REF.format(model=STORABLE)}
+    out = {key: storable(value) for key, value in schema.items()}
+    if out.get("type") == "string" and "pattern" not in out and "const" not in out:
+        out["pattern"] = NO_NUL
+    if out.get("type") == "object":
+        out["propertyNames"] = {"pattern": NO_NUL}
+        if out.get("additionalProperties", True) is True:
+            out["additionalProperties"] = {"$ref": REF.format(model=STORABLE)}
+    return out
 
 
 class _Schemas:
@@ -37,9 +70,13 @@ class _Schemas:
 
     def of(self, schema: Any, mode: str) -> dict[str, Any]:
         if isinstance(schema, dict):
-            return schema
+            return storable(schema) if mode == "validation" else schema
         generated = TypeAdapter(schema).json_schema(ref_template=REF, mode=mode)
-        self.components.update(generated.pop("$defs", {}))
+        defs = generated.pop("$defs", {})
+        if mode == "validation":
+            generated, defs = storable(generated), storable(defs)
+            self.components[STORABLE] = STORABLE_VALUE
+        self.components.update(defs)
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             self.components[schema.__name__] = generated
             return {"$ref": REF.format(model=schema.__name__)}
@@ -47,8 +84,6 @@ class _Schemas:
 
 
 def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
-    from noetl_pg.gateway.answers import Error
-
     operation: dict[str, Any] = {"summary": endpoint.summary, "responses": {}}
     if endpoint.params:
         operation["parameters"] = [
@@ -56,7 +91,7 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
                 "name": p.name,
                 "in": p.where,
                 "required": p.required,
-                "schema": p.schema,
+                "schema": schemas.of(p.schema, "validation"),
                 "description": p.description,
             }
             for p in endpoint.params

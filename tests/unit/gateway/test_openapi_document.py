@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from noetl_pg.gateway.app import create_app
-from noetl_pg.gateway.endpoints import ENDPOINTS, Endpoint, Reply
+from noetl_pg.gateway.endpoints import ENDPOINTS
 from noetl_pg.gateway.openapi import document_path, openapi_document
+from noetl_pg.gateway.route_table import Endpoint, Reply
 
 DOCUMENT = openapi_document(ENDPOINTS)
 
