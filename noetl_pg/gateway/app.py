@@ -7,40 +7,17 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
 
-from noetl_pg.gateway import events, executions, health, openapi, playbooks
 from noetl_pg.gateway.auth import BearerAuth
+from noetl_pg.gateway.endpoints import ENDPOINTS, MOUNTS
 from noetl_pg.gateway.errors import EXCEPTION_HANDLERS
+from noetl_pg.gateway.openapi import ASSETS_PATH, openapi_document
+from noetl_pg.gateway.route_table import routes_of
 from noetl_pg.store.control import AppliedWaiter
 from noetl_pg.store.db import async_pool
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 POOL_TIMEOUT = 10.0  # seconds a request waits for a connection before answering 503
-
-ROUTES = [
-    Route("/api/v2/health", health.health, methods=["GET"]),
-    Route("/api/v2/engine/register-playbook", playbooks.register_playbook, methods=["POST"]),
-    Route("/api/v2/events", events.post_event, methods=["POST"]),
-    Route("/api/v2/playbooks", playbooks.list_playbooks, methods=["GET"]),
-    Route("/api/v2/playbooks/{path:path}", playbooks.get_playbook, methods=["GET"]),
-    Route("/api/v2/executions", executions.get_executions, methods=["GET"]),
-    Route("/api/v2/executions/{execution_id}", executions.get_execution, methods=["GET"]),
-    Route(
-        "/api/v2/executions/{execution_id}/events",
-        executions.get_execution_events,
-        methods=["GET"],
-    ),
-    Route(
-        "/api/v2/executions/{execution_id}/commands",
-        executions.get_execution_commands,
-        methods=["GET"],
-    ),
-    Route("/api/v2/executions/{execution_id}/cancel", events.cancel_execution, methods=["POST"]),
-    Route("/api/v2/queue", executions.get_queue, methods=["GET"]),
-    Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
-    Route("/docs", openapi.docs, methods=["GET"]),
-]
 
 
 def create_app(
@@ -64,11 +41,15 @@ def create_app(
             await waiter.stop()
             await pool.close()
 
+    public = {e.path for e in ENDPOINTS if e.public}
     app = Starlette(
-        routes=ROUTES,
-        middleware=[Middleware(BearerAuth, token=api_token)],
+        routes=[*routes_of(ENDPOINTS), *MOUNTS],
+        middleware=[
+            Middleware(BearerAuth, token=api_token, public=public, public_prefixes=(ASSETS_PATH,))
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.max_body_bytes = max_body_bytes
+    app.state.openapi = openapi_document(ENDPOINTS)
     return app

@@ -3,7 +3,8 @@
 A request presents `Authorization: Bearer <token>`: `NOETL_API_TOKEN` is an admin token;
 any other token is looked up in `noetl.api_token` (`noetl-pg token create`). What a role
 may do is `protocol/roles.py`'s table; each request needs one capability, read off its
-method and path. With no `NOETL_API_TOKEN` and no live token in the table the gateway is
+method and path. The public endpoints of the route table (health) and the static assets
+of /docs need nothing. With no `NOETL_API_TOKEN` and no live token in the table the gateway is
 open (a laptop); creating the first token closes it within `OPEN_CHECK_SECONDS`.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -22,7 +23,6 @@ from noetl_pg.gateway.errors import error_response
 from noetl_pg.protocol.roles import Capability, Role, allows
 from noetl_pg.store.tokens import TokenStore
 
-PUBLIC_PATHS = frozenset({"/api/v2/health"})
 REGISTER_PATHS = frozenset({"/api/v2/engine/register-playbook", "/api/v2/playbooks"})
 WORKER_PREFIX = "/api/v2/workers"
 OPEN_CHECK_SECONDS = 1.0
@@ -46,13 +46,24 @@ class _Refusal(Exception):
 
 
 class BearerAuth:
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None,
+        public: Collection[str] = (),
+        public_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.token = token.encode() if token else None
+        self.public = frozenset(public)
+        self.public_prefixes = tuple(prefix.rstrip("/") + "/" for prefix in public_prefixes)
         self._open_until = 0.0  # monotonic time until which "no token exists" holds
 
+    def _is_public(self, path: str) -> bool:
+        return path in self.public or path.startswith(self.public_prefixes)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _route_path(scope) in PUBLIC_PATHS:
+        if scope["type"] != "http" or self._is_public(_route_path(scope)):
             await self.app(scope, receive, send)
             return
         try:

@@ -95,7 +95,7 @@ STORE_REFUSALS: dict[type[store.StoreError], tuple[int, str]] = {
     store.ExecutionFinished: (409, "execution_finished"),
     store.LeaseNotHeld: (409, "lease_not_held"),
     store.CommandOfAnotherExecution: (422, "invalid_body"),
-    store.IdempotencyKeyReused: (422, "idempotency_key_reused"),
+    store.IdempotencyKeyReused: (409, "idempotency_key_reused"),
 }
 
 

@@ -8,17 +8,24 @@ The store's refusals are answered by `gateway/errors.py`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg import AsyncConnection
 from starlette.requests import Request
 
 from noetl_pg.gateway.errors import ApiError
-from noetl_pg.gateway.models import CallDonePayload, CancelPayload, EventIn, StartPayload
+from noetl_pg.gateway.models import EVENT_MODELS, CallDoneIn, CancelIn, StartIn
 from noetl_pg.gateway.requests import query_seconds, read_json_object, validate
 from noetl_pg.gateway.responses import Json
-from noetl_pg.protocol import CLIENT_EVENTS, ENGINE_EVENTS, EventName, Lease
+from noetl_pg.protocol import CLIENT_EVENTS, ENGINE_EVENTS, EventName
+from noetl_pg.protocol.client import (
+    CallDoneEvent,
+    CancelEvent,
+    CancelPayload,
+    ClientEvent,
+    StartEvent,
+    StartPayload,
+)
 from noetl_pg.store.control import Accepted, ClientEvents
 from noetl_pg.store.idempotency import Answer, answer_once, request_fingerprint
 
@@ -27,33 +34,23 @@ MAX_WAIT = 60.0
 MAX_KEY_LENGTH = 255
 ACCEPTED, PROCESSED = "accepted", "processed"  # the `status` of an answer to an event
 
-# Writes one event through the store, inside the caller's transaction.
-Write = Callable[[ClientEvents], Awaitable[Accepted]]
-
 
 async def post_event(request: Request) -> Json:
     wait = query_seconds(request, "wait", DEFAULT_WAIT, maximum=MAX_WAIT)
     key = idempotency_key(request)
     data = await read_json_object(request)
-    check_event_name(data.get("name"))
-    write = plan_insert(validate(EventIn, data))
-    return await submit(request, write, key=key, wait=wait, data=data)
+    event = validate_client_event(data)
+    return await submit(request, event, key=key, wait=wait, data=data)
 
 
 async def cancel_execution(request: Request) -> Json:
     wait = query_seconds(request, "wait", DEFAULT_WAIT, maximum=MAX_WAIT)
     key = idempotency_key(request)
     data = await read_json_object(request, allow_empty=True)
-    body = validate(CancelPayload, data)
-    event = validate(
-        EventIn,
-        {
-            "name": EventName.WORKFLOW_CANCEL,
-            "execution_id": request.path_params["execution_id"],
-            "payload": body.model_dump(exclude_none=True),
-        },
+    event = CancelEvent(
+        execution_id=request.path_params["execution_id"], payload=validate(CancelPayload, data)
     )
-    return await submit(request, plan_insert(event), key=key, wait=wait, data=data)
+    return await submit(request, event, key=key, wait=wait, data=data)
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -86,38 +83,37 @@ def check_event_name(name: Any) -> None:
     raise ApiError(422, "unknown_event", message, {"name": name, "allowed": allowed})
 
 
-def plan_insert(event: EventIn) -> Write:
-    """Check the fields that fit the event's name; the store call that writes it."""
-    if event.name == EventName.WORKFLOW_START:
-        return _plan_start(event)
-    if event.name == EventName.WORKFLOW_CANCEL:
-        return _plan_cancel(event)
-    return _plan_call_done(event)
-
-
-def _refuse_fields(event: EventIn, fields: tuple[str, ...]) -> None:
-    given = [name for name in fields if getattr(event, name) is not None]
-    if given:
+def validate_client_event(data: dict[str, Any]) -> ClientEvent:
+    """The request body as the typed client event it describes (422 naming the field)."""
+    name = data.get("name")
+    check_event_name(name)
+    if not isinstance(name, str):
+        problem = "Field required" if name is None else "must be a string"
         raise ApiError(
             422,
             "invalid_body",
-            f"{event.name} does not take {', '.join(given)}",
-            {"problems": [{"field": name, "message": "not allowed here"} for name in given]},
+            f"invalid request body: name: {problem}",
+            {"problems": [{"field": "name", "message": problem}]},
         )
-
-
-def _missing_fields(message: str, missing: list[str]) -> ApiError:
-    return ApiError(
-        422,
-        "invalid_body",
-        message,
-        {"problems": [{"field": name, "message": "Field required"} for name in missing]},
+    event = validate(EVENT_MODELS[name], data)
+    if isinstance(event, StartIn):
+        return _start_event(event)
+    if isinstance(event, CancelIn):
+        payload = event.payload or CancelPayload()
+        return CancelEvent(execution_id=event.execution_id, payload=payload)
+    assert isinstance(event, CallDoneIn)
+    return CallDoneEvent(
+        execution_id=event.execution_id,
+        queue_id=event.queue_id,
+        worker_id=event.worker_id,
+        attempt=event.attempt,
+        payload=event.payload,
     )
 
 
-def _plan_start(event: EventIn) -> Write:
-    _refuse_fields(event, ("queue_id", "worker_id", "attempt"))
-    payload = dict(event.payload or {})
+def _start_event(event: StartIn) -> StartEvent:
+    """Fold `path`/`version`/`workload` given at the top level into the payload."""
+    payload = event.payload.model_dump(exclude_none=True) if event.payload else {}
     for name in ("path", "version", "workload"):
         value = getattr(event, name)
         if value is None:
@@ -131,65 +127,20 @@ def _plan_start(event: EventIn) -> Write:
             )
         payload[name] = value
     if "path" not in payload:
-        raise _missing_fields(
+        raise ApiError(
+            422,
+            "invalid_body",
             "workflow.start needs the playbook path (payload.path, or path at the top level)",
-            ["payload.path"],
+            {"problems": [{"field": "payload.path", "message": "Field required"}]},
         )
-    extra = validate(StartPayload, payload).model_dump(exclude_none=True)
-    path = extra.pop("path")
-    version = extra.pop("version", None)
-    workload = extra.pop("workload", None)
-
-    def write(events: ClientEvents) -> Awaitable[Accepted]:
-        return events.start_execution(
-            path, version=version, workload=workload, execution_id=event.execution_id, extra=extra
-        )
-
-    return write
-
-
-def _plan_cancel(event: EventIn) -> Write:
-    _refuse_fields(event, ("path", "version", "workload", "queue_id", "worker_id", "attempt"))
-    execution_id = event.execution_id
-    if execution_id is None:
-        raise _missing_fields(
-            "workflow.cancel needs the execution_id of the execution to stop", ["execution_id"]
-        )
-    reason = validate(CancelPayload, event.payload or {}).reason
-
-    def write(events: ClientEvents) -> Awaitable[Accepted]:
-        return events.cancel_execution(execution_id, reason)
-
-    return write
-
-
-def _plan_call_done(event: EventIn) -> Write:
-    _refuse_fields(event, ("path", "version", "workload"))
-    missing = [
-        name for name in ("queue_id", "worker_id", "attempt") if getattr(event, name) is None
-    ]
-    if missing:
-        raise _missing_fields(
-            "call.done from an external worker must name the command it holds: "
-            f"missing {', '.join(missing)}",
-            missing,
-        )
-    payload = validate(CallDonePayload, event.payload or {}).model_dump(exclude_unset=True)
-    assert event.queue_id is not None and event.worker_id is not None
-    assert event.attempt is not None
-    lease = Lease(event.queue_id, event.worker_id, event.attempt)
-
-    def write(events: ClientEvents) -> Awaitable[Accepted]:
-        return events.report_call_done(lease, payload, execution_id=event.execution_id)
-
-    return write
+    return StartEvent(execution_id=event.execution_id, payload=validate(StartPayload, payload))
 
 
 async def submit(
-    request: Request, write: Write, *, key: str | None, wait: float, data: dict[str, Any]
+    request: Request, event: ClientEvent, *, key: str | None, wait: float, data: dict[str, Any]
 ) -> Json:
     async def written(conn: AsyncConnection) -> Answer:
-        return accepted(await write(ClientEvents(conn)))
+        return accepted(await ClientEvents(conn).write(event))
 
     async def settle(answer: Answer) -> Answer:
         return await await_processing(request, answer, wait)

@@ -1,495 +1,142 @@
-"""The API description (`/openapi.json`), written by hand, and a `/docs` page for it."""
+"""`/openapi.json`, generated from the route table and the pydantic models, and `/docs`,
+Swagger UI served from the `swagger-ui-py` package (no CDN: it works offline)."""
 
 from __future__ import annotations
 
 import html
 import json
+from importlib.metadata import PackageNotFoundError, version
+from importlib.resources import files
 from typing import Any
 
+from pydantic import BaseModel, TypeAdapter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
 
+from noetl_pg.gateway.answers import Error
 from noetl_pg.gateway.responses import Json
-from noetl_pg.protocol import CLIENT_EVENTS, ExecutionStatus
+from noetl_pg.gateway.route_table import Endpoint
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-def _path(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-        "description": description,
-    }
-
-
-WAIT = _query(
-    "wait",
-    {"type": "number", "minimum": 0, "maximum": 60, "default": 5},
-    "seconds to wait until an engine has applied the event (0: answer at once)",
-)
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "maxLength": 255},
-    "description": "a retried request with the same key gets the first answer and writes nothing",
+REF = "#/components/schemas/{model}"
+# PostgreSQL stores no NUL character, so no text the gateway reads may hold one.
+NO_NUL = "^[^\\x00]*$"
+STORABLE = "StorableValue"
+STORABLE_VALUE = {
+    "description": "any JSON value whose strings (and keys) hold no NUL character",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": REF.format(model=STORABLE)}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": REF.format(model=STORABLE)},
+        },
+    ],
 }
-EXECUTION_ID = _path("execution_id", "the execution id ('exec-' and 32 hex digits by default)")
-BAD_INPUT = {
-    "400": _error("malformed JSON"),
-    "401": _error("missing or wrong bearer token"),
-    "413": _error("body larger than the limit"),
-    "415": _error("body is not application/json"),
-    "422": _error("wrong types, unknown fields or names, missing fields"),
-}
-EVENT_ANSWERS = {
-    "200": _json(_ref("Processed"), "an engine applied the event within `wait`"),
-    "202": _json(_ref("Accepted"), "stored; no engine applied it within `wait`"),
-    **BAD_INPUT,
-    "404": _error("unknown playbook (workflow.start) or execution (workflow.cancel)"),
-    "409": _error("execution already started or finished; lease not held (call.done)"),
-}
+ASSETS_PATH = "/docs/assets"
+UNAUTHORIZED = "missing or wrong bearer token"
 
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "details"],
-                "properties": {
-                    "code": {"type": "string", "example": "invalid_body"},
-                    "message": {"type": "string"},
-                    "details": {"description": "machine-readable context, e.g. `problems`"},
-                },
+
+def document_path(path: str) -> str:
+    """A Starlette path as OpenAPI writes it: `{path:path}` is `{path}`."""
+    return path.replace(":path}", "}")
+
+
+def storable(schema: Any) -> Any:
+    """A request schema that also says what PostgreSQL refuses: NUL in any text."""
+    if isinstance(schema, list):
+        return [storable(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if not schema or set(schema) <= {"title", "description", "default"}:  # any value
+        return {**schema, "$ref": REF.format(model=STORABLE)}
+    out = {key: storable(value) for key, value in schema.items()}
+    if out.get("type") == "string" and "pattern" not in out and "const" not in out:
+        out["pattern"] = NO_NUL
+    if out.get("type") == "object":
+        out["propertyNames"] = {"pattern": NO_NUL}
+        if out.get("additionalProperties", True) is True:
+            out["additionalProperties"] = {"$ref": REF.format(model=STORABLE)}
+    return out
+
+
+class _Schemas:
+    """Collects the components while operations refer to them."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def of(self, schema: Any, mode: str) -> dict[str, Any]:
+        if isinstance(schema, dict):
+            return storable(schema) if mode == "validation" else schema
+        generated = TypeAdapter(schema).json_schema(ref_template=REF, mode=mode)
+        defs = generated.pop("$defs", {})
+        if mode == "validation":
+            generated, defs = storable(generated), storable(defs)
+            self.components[STORABLE] = STORABLE_VALUE
+        self.components.update(defs)
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            self.components[schema.__name__] = generated
+            return {"$ref": REF.format(model=schema.__name__)}
+        return generated
+
+
+def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": endpoint.summary, "responses": {}}
+    if endpoint.params:
+        operation["parameters"] = [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.required,
+                "schema": schemas.of(p.schema, "validation"),
+                "description": p.description,
             }
-        },
-    },
-    "EventIn": {
-        "type": "object",
-        "required": ["name"],
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "enum": sorted(name.value for name in CLIENT_EVENTS)},
-            "execution_id": {
-                "type": "string",
-                "maxLength": 64,
-                "description": "generated for workflow.start when absent",
-            },
-            "step": {"type": "string"},
-            "payload": {
-                "type": "object",
-                "description": (
-                    "workflow.start: {path, version?, workload?}; workflow.cancel: {reason?}; "
-                    "call.done: {response} or {error: {kind, message, ...}}"
-                ),
-            },
-            "path": {"type": "string", "description": "workflow.start: folded into payload"},
-            "version": {"type": "integer", "minimum": 1},
-            "workload": {"type": "object"},
-            "queue_id": {"type": "integer", "description": "call.done: the command held"},
-            "worker_id": {"type": "string", "description": "call.done: the lease holder"},
-            "attempt": {"type": "integer", "description": "call.done: the leased attempt"},
-        },
-    },
-    "Accepted": {
-        "type": "object",
-        "properties": {
-            "status": {"const": "accepted"},
-            "event_id": {"type": "integer"},
-            "execution_id": {"type": "string"},
-        },
-    },
-    "Processed": {
-        "type": "object",
-        "properties": {
-            "status": {"const": "processed"},
-            "event_id": {"type": "integer"},
-            "execution_id": {"type": "string"},
-            "commands_generated": {"type": "integer"},
-            "error": {"type": "string", "description": "why the engine refused it"},
-        },
-    },
-    "ExecutionState": {
-        "type": "object",
-        "required": [
-            "execution_id",
-            "path",
-            "status",
-            "current_steps",
-            "step_results",
-            "context",
-            "result",
-            "error",
-            "warnings",
-        ],
-        "properties": {
-            "execution_id": {"type": "string"},
-            "path": {"type": "string", "nullable": True},
-            "status": {
-                "type": "string",
-                "enum": [status.value for status in ExecutionStatus],
-            },
-            "current_steps": {"type": "array", "items": {"type": "string"}},
-            "step_results": {"type": "object", "description": "step name -> latest result"},
-            "context": {"type": "object"},
-            "result": {"nullable": True},
-            "error": {"type": "string", "nullable": True},
-            "warnings": {
-                "type": "array",
-                "description": "what the run recorded: a `when` that raised, a note, a refusal",
-                "items": {
-                    "type": "object",
-                    "required": ["event_id", "event", "step", "kind", "message"],
-                    "properties": {
-                        "event_id": {"type": "integer"},
-                        "event": {"type": "string"},
-                        "step": {"type": "string", "nullable": True},
-                        "kind": {"type": "string", "enum": ["when", "note", "refused"]},
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-        },
-    },
-    "ExecutionSummary": {
-        "type": "object",
-        "properties": {
-            name: {"type": "string", "nullable": True}
-            for name in (
-                "execution_id",
-                "path",
-                "status",
-                "parent_execution_id",
-                "error",
-                "created_at",
-                "updated_at",
-                "finished_at",
-            )
+            for p in endpoint.params
+        ]
+    if endpoint.body is not None:
+        content = {"application/json": {"schema": schemas.of(endpoint.body, "validation")}}
+        content |= {media: {"schema": s} for media, s in endpoint.other_bodies.items()}
+        operation["requestBody"] = {"required": endpoint.body_required, "content": content}
+    replies = dict(endpoint.replies)
+    if endpoint.public:
+        operation["security"] = []
+    for status in sorted(replies):
+        reply = replies[status]
+        answer: dict[str, Any] = {"description": reply.description}
+        if reply.body is not None:
+            answer["content"] = {
+                reply.media_type: {"schema": schemas.of(reply.body, "serialization")}
+            }
+        if reply.headers:
+            answer["headers"] = {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in reply.headers.items()
+            }
+        operation["responses"][str(status)] = answer
+    if not endpoint.public:
+        operation["responses"]["401"] = {
+            "description": UNAUTHORIZED,
+            "content": {"application/json": {"schema": schemas.of(Error, "serialization")}},
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
         }
-        | {"version": {"type": "integer"}},
-    },
-    "Event": {
-        "type": "object",
-        "properties": {
-            "event_id": {"type": "integer"},
-            "execution_id": {"type": "string"},
-            "name": {"type": "string"},
-            "step": {"type": "string", "nullable": True},
-            "status": {"type": "string", "nullable": True},
-            "payload": {"type": "object"},
-            "queue_id": {"type": "integer", "nullable": True},
-            "created_at": {"type": "string", "format": "date-time"},
-            "processed_at": {"type": "string", "format": "date-time", "nullable": True},
-            "error": {"type": "string", "nullable": True},
-            "commands_generated": {"type": "integer", "nullable": True},
-            "diagnostic": {"nullable": True},
-        },
-    },
-    "PlaybookSummary": {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string"},
-            "version": {"type": "integer"},
-            "name": {"type": "string"},
-            "label": {"type": "string", "nullable": True},
-            "created_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "Registered": {
-        "type": "object",
-        "properties": {
-            "status": {"const": "registered"},
-            "name": {"type": "string"},
-            "path": {"type": "string"},
-            "version": {"type": "integer"},
-            "created": {"type": "boolean"},
-        },
-    },
-    "Problem": {
-        "type": "object",
-        "properties": {
-            "source": {"type": "string"},
-            "line": {"type": "integer"},
-            "column": {"type": "integer"},
-            "step": {"type": "string"},
-            "field": {"type": "string"},
-            "message": {"type": "string"},
-        },
-    },
-}
-
-PATHS: dict[str, Any] = {
-    "/api/v2/health": {
-        "get": {
-            "summary": "Is the gateway up and the database reachable?",
-            "security": [],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {"status": {"const": "ok"}, "database": {"const": "ok"}},
-                    },
-                    "healthy",
-                ),
-                "503": _error("the database is unreachable or has no schema"),
-            },
-        }
-    },
-    "/api/v2/engine/register-playbook": {
-        "post": {
-            "summary": "Register a playbook (a new version unless the same text was registered)",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["playbook_yaml"],
-                            "properties": {"playbook_yaml": {"type": "string"}},
-                        }
-                    },
-                    "application/yaml": {"schema": {"type": "string"}},
-                },
-            },
-            "responses": {
-                "201": _json(_ref("Registered"), "a new version was stored"),
-                "200": _json(_ref("Registered"), "this exact text was already registered"),
-                **BAD_INPUT,
-                "422": _error(
-                    "invalid playbook: details.problems lists every problem "
-                    "(source, line, column, step, field, message)"
-                ),
-            },
-        }
-    },
-    "/api/v2/events": {
-        "post": {
-            "summary": "Send an event: workflow.start, workflow.cancel, or call.done",
-            "parameters": [WAIT, IDEMPOTENCY_KEY],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("EventIn")}},
-            },
-            "responses": EVENT_ANSWERS,
-        }
-    },
-    "/api/v2/playbooks": {
-        "get": {
-            "summary": "The latest version of every registered playbook",
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "playbooks": {"type": "array", "items": _ref("PlaybookSummary")}
-                        },
-                    },
-                    "the catalog",
-                )
-            },
-        }
-    },
-    "/api/v2/playbooks/{path}": {
-        "get": {
-            "summary": "One playbook: the latest version, or `?version=`",
-            "parameters": [
-                _path("path", "catalog path, may contain '/'"),
-                _query("version", {"type": "integer", "minimum": 1}, "a version number"),
-            ],
-            "responses": {
-                "200": _json(
-                    {"type": "object"},
-                    "path, version, name, label, yaml, spec, content_hash, created_at",
-                ),
-                "404": _error("no such playbook or version"),
-            },
-        }
-    },
-    "/api/v2/executions": {
-        "get": {
-            "summary": "Executions, newest first",
-            "parameters": [
-                _query(
-                    "status",
-                    {
-                        "type": "string",
-                        "enum": [status.value for status in ExecutionStatus],
-                    },
-                    "filter",
-                ),
-                _query("path", {"type": "string"}, "filter by playbook path"),
-                _query(
-                    "limit",
-                    {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-                    "page size",
-                ),
-                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
-            ],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "executions": {"type": "array", "items": _ref("ExecutionSummary")},
-                            "next_cursor": {"type": "string", "nullable": True},
-                        },
-                    },
-                    "one page",
-                ),
-                "422": _error("bad filter, limit or cursor"),
-            },
-        }
-    },
-    "/api/v2/executions/{execution_id}": {
-        "get": {
-            "summary": "The state of one execution (the shape of noetl_pg.get_state)",
-            "parameters": [EXECUTION_ID],
-            "responses": {
-                "200": _json(_ref("ExecutionState"), "its state"),
-                "404": _error("no such execution"),
-            },
-        }
-    },
-    "/api/v2/executions/{execution_id}/events": {
-        "get": {
-            "summary": "The event log of one execution, in the order it is applied",
-            "parameters": [
-                EXECUTION_ID,
-                _query(
-                    "after",
-                    {"type": "integer", "minimum": 0, "default": 0},
-                    "only events with a larger event_id (next_after of the previous page)",
-                ),
-                _query(
-                    "limit",
-                    {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                    "page size",
-                ),
-            ],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "execution_id": {"type": "string"},
-                            "events": {"type": "array", "items": _ref("Event")},
-                            "next_after": {"type": "integer", "nullable": True},
-                        },
-                    },
-                    "one page",
-                ),
-                "404": _error("no such execution"),
-            },
-        }
-    },
-    "/api/v2/executions/{execution_id}/commands": {
-        "get": {
-            "summary": "The commands of one execution (its rows of noetl.queue), oldest first",
-            "parameters": [EXECUTION_ID],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "execution_id": {"type": "string"},
-                            "commands": {"type": "array", "items": {"type": "object"}},
-                        },
-                    },
-                    "queue_id, step, tool_kind, status, attempt, max_attempts, run_key,"
-                    " assigned_worker_id, timestamps, last_error, tool_config, args",
-                ),
-                "404": _error("no such execution"),
-            },
-        }
-    },
-    "/api/v2/queue": {
-        "get": {
-            "summary": "Queue depth: commands per status and the age of the oldest of each",
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "commands": {
-                                "type": "object",
-                                "additionalProperties": {"type": "integer"},
-                            },
-                            "oldest_seconds": {
-                                "type": "object",
-                                "additionalProperties": {"type": "number"},
-                            },
-                        },
-                    },
-                    "e.g. {commands: {pending: 3, leased: 2}, oldest_seconds: {pending: 0.4}}",
-                ),
-            },
-        }
-    },
-    "/api/v2/executions/{execution_id}/cancel": {
-        "post": {
-            "summary": "Stop an execution (a workflow.cancel event)",
-            "parameters": [EXECUTION_ID, WAIT, IDEMPOTENCY_KEY],
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/json": {
-                        "schema": {"type": "object", "properties": {"reason": {"type": "string"}}}
-                    }
-                },
-            },
-            "responses": EVENT_ANSWERS
-            | {"404": _error("no such execution"), "409": _error("the execution already finished")},
-        }
-    },
-    "/openapi.json": {
-        "get": {
-            "summary": "This description",
-            "responses": {"200": {"description": "OpenAPI 3 document"}},
-        }
-    },
-    "/docs": {
-        "get": {
-            "summary": "A page rendering this description",
-            "responses": {"200": {"description": "HTML"}},
-        }
-    },
-}
+    return operation
 
 
-def openapi_document() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
+def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        operations = paths.setdefault(document_path(endpoint.path), {})
+        operations[endpoint.method.lower()] = _operation(endpoint, schemas)
     try:
         package_version = version("noetl-pg")
     except PackageNotFoundError:
         package_version = "0"
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "noetl-pg gateway",
             "version": package_version,
@@ -499,9 +146,9 @@ def openapi_document() -> dict[str, Any]:
                 "token, every endpoint except health needs `Authorization: Bearer <token>`."
             ),
         },
-        "paths": PATHS,
+        "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": dict(sorted(schemas.components.items())),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
@@ -509,7 +156,12 @@ def openapi_document() -> dict[str, Any]:
 
 
 async def openapi_json(request: Request) -> Json:
-    return Json(openapi_document())
+    return Json(request.app.state.openapi)
+
+
+def assets() -> StaticFiles:
+    """Swagger UI's files, as the swagger-ui-py package ships them."""
+    return StaticFiles(directory=str(files("swagger_ui") / "static"))
 
 
 DOCS_PAGE = """<!doctype html>
@@ -517,44 +169,29 @@ DOCS_PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>noetl-pg gateway API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-<style>body{{font-family:sans-serif;margin:0}} #plain{{margin:1em 2em}}
-#plain code{{background:#f4f4f4;padding:0 .3em}}</style>
+<link rel="stylesheet" href="{assets}/swagger-ui.css">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<noscript><div id="plain"><h1>noetl-pg gateway API</h1><ul>{listing}</ul>
-<p>The full description is <a href="/openapi.json">/openapi.json</a>.</p></div></noscript>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<noscript><h1>noetl-pg gateway API</h1><ul>{listing}</ul></noscript>
+<script src="{assets}/swagger-ui-bundle.js"></script>
 <script>
-const spec = {spec};
-if (window.SwaggerUIBundle) {{
-  SwaggerUIBundle({{spec: spec, dom_id: "#swagger-ui"}});
-}} else {{
-  document.getElementById("swagger-ui").innerHTML =
-    "<div id='plain'><h1>noetl-pg gateway API</h1><ul>{listing_js}</ul></div>";
-}}
+SwaggerUIBundle({{spec: {spec}, dom_id: "#swagger-ui"}});
 </script>
 </body>
 </html>
 """
 
 
-def _listing() -> str:
-    items = []
-    for path, operations in PATHS.items():
-        for method, operation in operations.items():
-            items.append(
-                f"<li><code>{method.upper()} {html.escape(path)}</code> — "
-                f"{html.escape(operation['summary'])}</li>"
-            )
-    return "".join(items)
-
-
 async def docs(request: Request) -> HTMLResponse:
     # The description is inlined so the page works behind bearer auth, where the
     # browser could not fetch /openapi.json by itself.
-    spec = json.dumps(openapi_document()).replace("</", "<\\/")
-    listing = _listing()
-    listing_js = json.dumps(listing)[1:-1].replace("</", "<\\/")
-    return HTMLResponse(DOCS_PAGE.format(spec=spec, listing=listing, listing_js=listing_js))
+    document = request.app.state.openapi
+    spec = json.dumps(document).replace("</", "<\\/")
+    listing = "".join(
+        f"<li><code>{method.upper()} {html.escape(path)}</code> — "
+        f"{html.escape(operation['summary'])}</li>"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    )
+    return HTMLResponse(DOCS_PAGE.format(assets=ASSETS_PATH, spec=spec, listing=listing))

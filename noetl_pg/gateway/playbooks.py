@@ -89,7 +89,7 @@ async def list_playbooks(request: Request) -> Json:
 async def get_playbook(request: Request) -> Json:
     path = request.path_params["path"]
     version = None
-    if request.query_params.get("version"):
+    if "version" in request.query_params:
         version = query_int(request, "version", 1, minimum=1, maximum=INT4_MAX)
     async with request.app.state.pool.connection() as conn:
         row = await PlaybookCatalog(conn).playbook(path, version)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -13,6 +14,10 @@ from noetl_pg.gateway.errors import ApiError, invalid_body
 Model = TypeVar("Model", bound=BaseModel)
 
 JSON_TYPES = ("application/json",)
+# What a query parameter documented as an integer or a number may look like (JSON's
+# notation: no spaces, underscores or other digits than 0-9, which Python would take).
+INTEGER = re.compile(r"-?[0-9]+")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
@@ -152,12 +157,11 @@ def query_int(
     request: Request, name: str, default: int, *, minimum: int, maximum: int | None = None
 ) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad_query(name, raw, "an integer") from None
+    if not INTEGER.fullmatch(raw):
+        raise _bad_query(name, raw, "an integer")
+    value = int(raw)
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise _bad_query(name, raw, f"an integer {bound}")
@@ -166,12 +170,11 @@ def query_int(
 
 def query_seconds(request: Request, name: str, default: float, *, maximum: float) -> float:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _bad_query(name, raw, "a number of seconds") from None
+    if not NUMBER.fullmatch(raw):
+        raise _bad_query(name, raw, "a number of seconds")
+    value = float(raw)
     if not (0 <= value <= maximum):  # also refuses nan
         raise _bad_query(name, raw, f"a number of seconds between 0 and {maximum:g}")
     return value

@@ -25,6 +25,7 @@ import psycopg_pool
 from psycopg.types.json import Jsonb
 
 from noetl_pg.protocol import TERMINAL, CallStatus, CommandStatus, EventName, Lease
+from noetl_pg.protocol.client import CancelEvent, ClientEvent, StartEvent
 from noetl_pg.store.access import DataAccess
 from noetl_pg.store.catalog import PlaybookCatalog
 from noetl_pg.store.errors import (
@@ -69,6 +70,25 @@ def new_execution_id() -> str:
 class ClientEvents(DataAccess):
     """Each write runs in its own transaction, or, inside the caller's, in a savepoint
     (the gateway claims an idempotency key in the same transaction)."""
+
+    async def write(self, event: ClientEvent) -> Accepted:
+        """Append one typed client event (the gateway's one call)."""
+        if isinstance(event, StartEvent):
+            extra = event.payload.model_dump(
+                exclude={"path", "version", "workload"}, exclude_none=True
+            )
+            return await self.start_execution(
+                event.payload.path,
+                version=event.payload.version,
+                workload=event.payload.workload,
+                execution_id=event.execution_id,
+                extra=extra,
+            )
+        if isinstance(event, CancelEvent):
+            return await self.cancel_execution(event.execution_id, event.payload.reason)
+        lease = Lease(event.queue_id, event.worker_id, event.attempt)
+        payload = event.payload.model_dump(exclude_unset=True)
+        return await self.report_call_done(lease, payload, execution_id=event.execution_id)
 
     async def start_execution(
         self,

@@ -395,7 +395,7 @@ def test_a_key_reused_for_a_different_request_is_refused_and_writes_nothing(api,
     assert api.post(EVENTS, params={"wait": 0}, json=first, headers=headers).status_code == 202
     other = {"name": "workflow.start", "path": "examples/hello", "workload": {"n": 2}}
     answer = api.post(EVENTS, params={"wait": 0}, json=other, headers=headers)
-    assert_error(answer, 422, "idempotency_key_reused")
+    assert_error(answer, 409, "idempotency_key_reused")
     assert count(conn, "event") == 1
     # The same request with its keys in another order is the same request.
     reordered = {"workload": {"n": 1}, "path": "examples/hello", "name": "workflow.start"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 import httpx
@@ -103,6 +104,20 @@ def test_docs_page_renders_the_description(api):
     assert response.headers["content-type"].startswith("text/html")
     assert "/api/v2/events" in response.text
     assert "swagger-ui" in response.text
+
+
+def test_docs_page_loads_only_assets_the_gateway_serves(start_gateway):
+    api = start_gateway(api_token="s3cret")
+    page = api.get("/docs", headers={"Authorization": "Bearer s3cret"}).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets, page[:500]
+    assert not re.search(r"https?://", page.split("<script>")[0] + "".join(assets))
+    for asset in assets:
+        assert asset.startswith("/docs/assets/"), asset
+        response = api.get(asset)  # public: a browser sends no bearer token for a <script>
+        assert response.status_code == 200, asset
+        assert len(response.content) > 1000
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
 
 
 class socket_nobody_listens_on:
