@@ -210,6 +210,7 @@ class Step(_Model):
     args: dict[str, Any] = Field(default_factory=dict)
     loop: Loop | None = None
     max_iterations: int = Field(default=1000, ge=1)
+    timeout: float | None = Field(default=None, gt=0)  # seconds for the whole step run
     tool: Tool
     case: list[CaseEntry] = Field(default_factory=list)
     next: list[NextTarget] = Field(default_factory=list)
@@ -263,6 +264,7 @@ class Playbook(_Model):
     workload: dict[str, Any] = Field(default_factory=dict)
     workbook: list[WorkbookEntry] = Field(default_factory=list)
     workflow: list[Step] = Field(min_length=1)
+    timeout: float | None = Field(default=None, gt=0)  # seconds for the whole execution
 
     @field_validator("api_version")
     @classmethod

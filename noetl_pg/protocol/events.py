@@ -15,6 +15,9 @@ class EventName(StrEnum):
     WORKFLOW_COMPLETE = "workflow.complete"
     WORKFLOW_FAILED = "workflow.failed"
     WORKFLOW_CANCELLED = "workflow.cancelled"
+    # A deadline row passed (engine/timeouts.py inserts it unprocessed, for the engine to
+    # apply like a client event): payload {run, seconds, deadline}; no `run` = playbook.
+    TIMEOUT = "timeout"
 
 
 # What a client (HTTP or plain SQL) may insert; every other name is the engine's own.
@@ -22,6 +25,8 @@ CLIENT_EVENTS: frozenset[EventName] = frozenset(
     {EventName.WORKFLOW_START, EventName.WORKFLOW_CANCEL, EventName.CALL_DONE}
 )
 ENGINE_EVENTS: frozenset[EventName] = frozenset(set(EventName) - CLIENT_EVENTS)
+# What the engine applies from the log: the clients' events plus its own maintenance scan's.
+APPLIED_EVENTS: frozenset[EventName] = CLIENT_EVENTS | {EventName.TIMEOUT}
 # The names a `case` rule's `when` can see as `event.name`.
 RULE_EVENTS: frozenset[EventName] = frozenset(
     {EventName.STEP_ENTER, EventName.CALL_DONE, EventName.STEP_EXIT, EventName.LOOP_DONE}
