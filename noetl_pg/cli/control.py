@@ -68,7 +68,7 @@ def _register(args: argparse.Namespace) -> int:
                 print(f"{done.path} version {done.version}: {state}")
         return 1 if failed else 0
 
-    return _guard(args, run)
+    return guard(args, run)
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -83,7 +83,7 @@ def _start(args: argparse.Namespace) -> int:
             print(await client.start(args.path, args.version, workload))
         return 0
 
-    return _guard(args, run)
+    return guard(args, run)
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -93,10 +93,10 @@ def _cancel(args: argparse.Namespace) -> int:
         print(f"cancel requested for {args.execution_id}")
         return 0
 
-    return _guard(args, run)
+    return guard(args, run)
 
 
-def _guard(args: argparse.Namespace, run) -> int:
+def guard(args: argparse.Namespace, run) -> int:
     try:
         return asyncio.run(run())
     except REFUSALS as exc:

@@ -67,6 +67,8 @@ def apply_event(
         return Reaction(
             state=state, error=f"execution {event.execution_id!r} has no playbook to apply it to"
         )
+    if event.name == EventName.SIGNAL:
+        return _signal(state, event)
     reactor = _Reactor(state, playbook, event)
     if event.name == EventName.WORKFLOW_CANCEL:
         reactor.cancel(str(event.payload.get("reason") or "cancelled by request"))
@@ -91,6 +93,22 @@ def fail_execution(state: ExecutionState | None, event: InputEvent, message: str
         return Reaction(state=state, error=message)
     reaction = Reaction(state=state)
     _fail(state, reaction, message)
+    return reaction
+
+
+def _signal(state: ExecutionState, event: InputEvent) -> Reaction:
+    """A signal is recorded; the maintenance scan hands it to the first `wait` on its
+    name. One without a name, or to an execution that has ended, is refused."""
+    name = event.payload.get("name")
+    if not isinstance(name, str) or not name:
+        return Reaction(state=state, error="a signal needs `name` (a string) in its payload")
+    if state.status in TERMINAL:
+        return Reaction(
+            state=state,
+            error=f"execution {event.execution_id!r} is {state.status}: signal {name!r} refused",
+        )
+    reaction = Reaction(state=state)
+    reaction.diagnostics.append({"note": f"signal {name!r} kept for the first wait on it"})
     return reaction
 
 

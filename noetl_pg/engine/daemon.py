@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from noetl_pg.engine.apply import EventApplier, storable_text
-from noetl_pg.engine.timeouts import fire_timeouts
+from noetl_pg.engine.maintenance import maintain
 from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.config import resolve_dsn
 from noetl_pg.store.db import async_pool
@@ -68,7 +68,7 @@ class Engine:
         try:
             while not self._stopping.is_set():
                 try:
-                    await fire_timeouts(pool)
+                    await maintain(pool)
                     while not self._stopping.is_set() and await self._process_batch(pool):
                         if not self._full:
                             break  # a partial batch took all there was; NOTIFY wakes us

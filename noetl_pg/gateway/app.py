@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from noetl_pg.gateway import events, executions, health, openapi, playbooks
+from noetl_pg.gateway import events, executions, health, openapi, playbooks, signals
 from noetl_pg.gateway.auth import BearerAuth
 from noetl_pg.gateway.errors import EXCEPTION_HANDLERS
 from noetl_pg.store.control import AppliedWaiter
@@ -37,6 +37,7 @@ ROUTES = [
         methods=["GET"],
     ),
     Route("/api/v2/executions/{execution_id}/cancel", events.cancel_execution, methods=["POST"]),
+    Route("/api/v2/executions/{execution_id}/signals", signals.post_signal, methods=["POST"]),
     Route("/api/v2/queue", executions.get_queue, methods=["GET"]),
     Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
     Route("/docs", openapi.docs, methods=["GET"]),

@@ -450,6 +450,33 @@ PATHS: dict[str, Any] = {
             | {"404": _error("no such execution"), "409": _error("the execution already finished")},
         }
     },
+    "/api/v2/executions/{execution_id}/signals": {
+        "post": {
+            "summary": "Send a signal: resumes the first `wait` on its name (kept if none waits)",
+            "parameters": [EXECUTION_ID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "data": {"type": "object"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _json({"type": "object"}, "recorded: {execution_id, event_id, name}"),
+                "404": _error("no such execution"),
+                "409": _error("the execution already finished"),
+                "422": _error("no `name`, or a field that is not allowed"),
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This description",

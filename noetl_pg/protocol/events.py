@@ -9,6 +9,7 @@ class EventName(StrEnum):
     WORKFLOW_START = "workflow.start"
     WORKFLOW_CANCEL = "workflow.cancel"
     CALL_DONE = "call.done"
+    SIGNAL = "signal"  # payload {name, ...}: resumes the first `wait` on that name
     STEP_ENTER = "step.enter"
     STEP_EXIT = "step.exit"
     LOOP_DONE = "loop.done"
@@ -22,7 +23,7 @@ class EventName(StrEnum):
 
 # What a client (HTTP or plain SQL) may insert; every other name is the engine's own.
 CLIENT_EVENTS: frozenset[EventName] = frozenset(
-    {EventName.WORKFLOW_START, EventName.WORKFLOW_CANCEL, EventName.CALL_DONE}
+    {EventName.WORKFLOW_START, EventName.WORKFLOW_CANCEL, EventName.CALL_DONE, EventName.SIGNAL}
 )
 ENGINE_EVENTS: frozenset[EventName] = frozenset(set(EventName) - CLIENT_EVENTS)
 # What the engine applies from the log: the clients' events plus its own maintenance scan's.
