@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "control",
     "inspect",
     "signal",
+    "schedule",
 ]
 
 

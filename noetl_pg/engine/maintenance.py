@@ -17,6 +17,8 @@ import psycopg
 from psycopg import AsyncConnection
 
 from noetl_pg.store.deadlines import fire_due_deadlines
+from noetl_pg.store.queries import query
+from noetl_pg.store.schedules import fire_due_schedules
 from noetl_pg.store.waits import wake_waits
 
 log = logging.getLogger("noetl_pg.engine")
@@ -24,7 +26,11 @@ log = logging.getLogger("noetl_pg.engine")
 SCAN_LIMIT = 500  # rows per transaction; the loop takes the rest at once
 
 Scan = Callable[[AsyncConnection, int], Awaitable[int]]
-SCANS: dict[str, Scan] = {"deadline(s) passed": fire_due_deadlines, "wait(s) woken": wake_waits}
+SCANS: dict[str, Scan] = {
+    "deadline(s) passed": fire_due_deadlines,
+    "wait(s) woken": wake_waits,
+    "schedule(s) ticked": fire_due_schedules,
+}
 
 
 async def maintain(pool) -> int:
@@ -36,6 +42,15 @@ async def maintain(pool) -> int:
             log.info("%d %s", count, what)
         total += count
     return total
+
+
+async def next_due_in(pool, ceiling: float) -> float:
+    """Seconds until the scan has something to do (at most `ceiling`, at least 0)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(query("next_due_in"))
+        row = await cur.fetchone()
+    seconds = row["seconds"] if row else None
+    return ceiling if seconds is None else max(0.0, min(ceiling, seconds))
 
 
 async def _drain(pool, scan: Scan) -> int:

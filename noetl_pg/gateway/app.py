@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from noetl_pg.gateway import events, executions, health, openapi, playbooks, signals
+from noetl_pg.gateway import events, executions, health, openapi, playbooks, schedules, signals
 from noetl_pg.gateway.auth import BearerAuth
 from noetl_pg.gateway.errors import EXCEPTION_HANDLERS
 from noetl_pg.store.control import AppliedWaiter
@@ -39,6 +39,9 @@ ROUTES = [
     Route("/api/v2/executions/{execution_id}/cancel", events.cancel_execution, methods=["POST"]),
     Route("/api/v2/executions/{execution_id}/signals", signals.post_signal, methods=["POST"]),
     Route("/api/v2/queue", executions.get_queue, methods=["GET"]),
+    Route("/api/v2/schedules", schedules.get_schedules, methods=["GET"]),
+    Route("/api/v2/schedules/pause", schedules.pause_schedules, methods=["POST"]),
+    Route("/api/v2/schedules/resume", schedules.resume_schedules, methods=["POST"]),
     Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
     Route("/docs", openapi.docs, methods=["GET"]),
 ]

@@ -227,6 +227,19 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+SCHEDULE_REF = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["path"],
+                "properties": {"path": {"type": "string"}, "name": {"type": "string"}},
+            }
+        }
+    },
+}
+
 PATHS: dict[str, Any] = {
     "/api/v2/health": {
         "get": {
@@ -474,6 +487,32 @@ PATHS: dict[str, Any] = {
                 "404": _error("no such execution"),
                 "409": _error("the execution already finished"),
                 "422": _error("no `name`, or a field that is not allowed"),
+            },
+        }
+    },
+    "/api/v2/schedules": {
+        "get": {
+            "summary": "Every schedule with its next tick, fires and skips (?path= filters)",
+            "responses": {"200": _json({"type": "object"}, "{schedules: [...]}")},
+        }
+    },
+    "/api/v2/schedules/pause": {
+        "post": {
+            "summary": "Pause the schedules of a path (or one, by name)",
+            "requestBody": SCHEDULE_REF,
+            "responses": {
+                "200": _json({"type": "object"}, "{schedules: [...]} changed"),
+                "404": _error("no such schedule"),
+            },
+        }
+    },
+    "/api/v2/schedules/resume": {
+        "post": {
+            "summary": "Resume the schedules of a path (or one, by name)",
+            "requestBody": SCHEDULE_REF,
+            "responses": {
+                "200": _json({"type": "object"}, "{schedules: [...]} changed"),
+                "404": _error("no such schedule"),
             },
         }
     },
