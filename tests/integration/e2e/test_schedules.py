@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import httpx
 
@@ -59,7 +60,7 @@ def test_two_engines_fire_each_tick_once_and_catch_up_once(dsn, conn, tmp_path):
         fired = starts(conn)
         assert held["fires"] == len(fired) == len({eid for eid, _ in fired})
         assert len({tick for _, tick in fired}) == len(fired)
-        assert all(b - a == timedelta(seconds=1) for (_, a), (_, b) in zip(fired, fired[1:]))
+        assert all(b - a == timedelta(seconds=1) for (_, a), (_, b) in pairwise(fired))
         # Nothing runs for several ticks.
         wait_until(
             lambda: conn.execute(
