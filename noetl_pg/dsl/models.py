@@ -213,6 +213,7 @@ class Step(_Model):
     loop: Loop | None = None
     max_iterations: int = Field(default=1000, ge=1)
     timeout: float | None = Field(default=None, gt=0)  # seconds for the whole step run
+    priority: int = 0  # added to the execution's priority; higher is leased first
     tool: Tool
     case: list[CaseEntry] = Field(default_factory=list)
     next: list[NextTarget] = Field(default_factory=list)

@@ -127,12 +127,19 @@ def _start(
     workload = payload.get("workload") or {}
     if not isinstance(workload, dict):
         return Reaction(state=None, error="workflow.start payload `workload` must be an object")
+    priority = payload.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        return Reaction(
+            state=None,
+            error=f"workflow.start payload `priority` must be an integer, not {priority!r}",
+        )
     new_state = ExecutionState(
         execution_id=event.execution_id,
         path=playbook.playbook.metadata.path,
         version=playbook.version,
         workload=_deep_merge(copy.deepcopy(playbook.playbook.workload), workload),
         parent=_parent_of(payload),
+        priority=priority,
     )
     reactor = _Reactor(new_state, playbook, event)
     if playbook.playbook.timeout is not None:
@@ -472,6 +479,7 @@ class _Reactor:
                 delay_seconds=delay,
                 timeout_seconds=_timeout(config),
                 max_attempts=DEFAULT_LEASE_ATTEMPTS,
+                priority=self.state.priority + self.playbook.step(run.step).priority,
             )
         )
 

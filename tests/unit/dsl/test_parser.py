@@ -365,7 +365,7 @@ def test_wrong_types_map_to_the_field_line():
 def test_unknown_step_field_lists_the_allowed_ones():
     assert only(HEADER + "  - step: start\n    tool: {kind: noop}\n    retries: 3\n") == (
         "pb.yaml:8:5: start.retries: unknown field `retries`; expected one of: "
-        "step, desc, args, loop, max_iterations, timeout, tool, case, next"
+        "step, desc, args, loop, max_iterations, timeout, priority, tool, case, next"
     )
 
 
