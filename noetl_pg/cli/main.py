@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "control",
     "inspect",
     "token",
+    "signal",
+    "schedule",
 ]
 
 

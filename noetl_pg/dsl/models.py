@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 from functools import cached_property
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from noetl_pg.protocol.tools import KNOWN_TOOL_KINDS as KNOWN_TOOL_KINDS  # re-exported
@@ -210,6 +212,8 @@ class Step(_Model):
     args: dict[str, Any] = Field(default_factory=dict)
     loop: Loop | None = None
     max_iterations: int = Field(default=1000, ge=1)
+    timeout: float | None = Field(default=None, gt=0)  # seconds for the whole step run
+    priority: int = 0  # added to the execution's priority; higher is leased first
     tool: Tool
     case: list[CaseEntry] = Field(default_factory=list)
     next: list[NextTarget] = Field(default_factory=list)
@@ -256,6 +260,40 @@ class WorkbookEntry(_Model):
     tool: Tool
 
 
+class Schedule(_Model):
+    """One entry of `schedules:` (DSL.md section 9): a cron expression in a timezone, or
+    a period in seconds; each tick starts one execution with `workload`."""
+
+    name: str | None = Field(default=None, min_length=1)
+    cron: str | None = None
+    every: float | None = Field(default=None, gt=0)
+    timezone: str = "UTC"
+    workload: dict[str, Any] = Field(default_factory=dict)
+    overlap: Literal["skip", "allow", "queue"] = "skip"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a valid cron expression (e.g. '*/5 * * * *')")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (e.g. 'UTC', 'Europe/Paris')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _cron_or_every(self) -> Schedule:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("a schedule needs exactly one of `cron` or `every`")
+        return self
+
+
 class Playbook(_Model):
     api_version: str = Field(alias="apiVersion")
     kind: str
@@ -263,6 +301,15 @@ class Playbook(_Model):
     workload: dict[str, Any] = Field(default_factory=dict)
     workbook: list[WorkbookEntry] = Field(default_factory=list)
     workflow: list[Step] = Field(min_length=1)
+    timeout: float | None = Field(default=None, gt=0)  # seconds for the whole execution
+    schedules: list[Schedule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _schedule_names(self) -> Playbook:
+        names = [s.name or str(i + 1) for i, s in enumerate(self.schedules)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"schedule names must be unique, not {names}")
+        return self
 
     @field_validator("api_version")
     @classmethod

@@ -9,7 +9,7 @@ connection. Nothing here decides meaning: that is `core.py`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from noetl_pg.dsl import PlaybookError, parse_playbook
@@ -18,6 +18,7 @@ from noetl_pg.engine.core import apply_event, fail_execution
 from noetl_pg.engine.reaction import InputEvent, ParentReport, Reaction
 from noetl_pg.engine.state import ExecutionState
 from noetl_pg.protocol import TERMINAL, EventName
+from noetl_pg.store.deadlines import insert_deadlines
 from noetl_pg.store.engine_store import EngineStore
 
 log = logging.getLogger("noetl_pg.engine")
@@ -30,6 +31,7 @@ class Effects:
     commands: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     marks: list[dict[str, Any]] = field(default_factory=list)
+    deadlines: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     parent_reports: list[ParentReport] = field(default_factory=list)
     states: dict[str, ExecutionState] = field(default_factory=dict)
@@ -85,6 +87,7 @@ class Effects:
             }
             for emitted in reaction.events
         )
+        self.deadlines.extend(asdict(deadline) for deadline in reaction.deadlines)
         if reaction.cancel_pending:
             self.cancelled.append(execution_id)
         if reaction.parent_report is not None:
@@ -94,6 +97,7 @@ class Effects:
         async with store.conn.pipeline():  # nothing is read back: one round trip
             await store.insert_commands(self.commands)
             await store.insert_events(self.events)
+            await insert_deadlines(store.conn, self.deadlines)
             await store.save_executions(
                 [
                     _execution_row(state, self.applied[eid], self.last_event.get(eid))

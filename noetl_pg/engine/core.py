@@ -20,10 +20,18 @@ from typing import Any
 from noetl_pg.dsl import Step, TemplateError, evaluate, evaluate_when, render_value
 from noetl_pg.engine.actions import EngineError, Firing, SinkCall, apply_actions
 from noetl_pg.engine.compiled import CompiledPlaybook
-from noetl_pg.engine.reaction import Command, EmittedEvent, InputEvent, ParentReport, Reaction
+from noetl_pg.engine.reaction import (
+    Command,
+    Deadline,
+    EmittedEvent,
+    InputEvent,
+    ParentReport,
+    Reaction,
+)
 from noetl_pg.engine.scope import Scope
 from noetl_pg.engine.state import ExecutionState, Iteration, LoopState, StepRun
 from noetl_pg.protocol import (
+    APPLIED_EVENTS,
     CLIENT_EVENTS,
     TERMINAL,
     ErrorKind,
@@ -43,7 +51,7 @@ def apply_event(
 ) -> Reaction:
     """Apply one event. `playbook` is the execution's playbook; for `workflow.start` it is
     the one the start payload names (None when not registered)."""
-    if event.name not in CLIENT_EVENTS:
+    if event.name not in APPLIED_EVENTS:
         return Reaction(
             state=state,
             error=(
@@ -59,9 +67,13 @@ def apply_event(
         return Reaction(
             state=state, error=f"execution {event.execution_id!r} has no playbook to apply it to"
         )
+    if event.name == EventName.SIGNAL:
+        return _signal(state, event)
     reactor = _Reactor(state, playbook, event)
     if event.name == EventName.WORKFLOW_CANCEL:
         reactor.cancel(str(event.payload.get("reason") or "cancelled by request"))
+    elif event.name == EventName.TIMEOUT:
+        reactor.timeout()
     else:
         reactor.call_done()
     return reactor.reaction
@@ -84,6 +96,22 @@ def fail_execution(state: ExecutionState | None, event: InputEvent, message: str
     return reaction
 
 
+def _signal(state: ExecutionState, event: InputEvent) -> Reaction:
+    """A signal is recorded; the maintenance scan hands it to the first `wait` on its
+    name. One without a name, or to an execution that has ended, is refused."""
+    name = event.payload.get("name")
+    if not isinstance(name, str) or not name:
+        return Reaction(state=state, error="a signal needs `name` (a string) in its payload")
+    if state.status in TERMINAL:
+        return Reaction(
+            state=state,
+            error=f"execution {event.execution_id!r} is {state.status}: signal {name!r} refused",
+        )
+    reaction = Reaction(state=state)
+    reaction.diagnostics.append({"note": f"signal {name!r} kept for the first wait on it"})
+    return reaction
+
+
 def _start(
     state: ExecutionState | None, event: InputEvent, playbook: CompiledPlaybook | None
 ) -> Reaction:
@@ -99,14 +127,23 @@ def _start(
     workload = payload.get("workload") or {}
     if not isinstance(workload, dict):
         return Reaction(state=None, error="workflow.start payload `workload` must be an object")
+    priority = payload.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        return Reaction(
+            state=None,
+            error=f"workflow.start payload `priority` must be an integer, not {priority!r}",
+        )
     new_state = ExecutionState(
         execution_id=event.execution_id,
         path=playbook.playbook.metadata.path,
         version=playbook.version,
         workload=_deep_merge(copy.deepcopy(playbook.playbook.workload), workload),
         parent=_parent_of(payload),
+        priority=priority,
     )
     reactor = _Reactor(new_state, playbook, event)
+    if playbook.playbook.timeout is not None:
+        reactor.reaction.deadlines.append(Deadline(event.execution_id, playbook.playbook.timeout))
     reactor.schedule_enter("start", {})
     reactor.drain()
     reactor.finish_if_idle()
@@ -139,6 +176,32 @@ class _Reactor:
         self.reaction.cancel_pending = True
         self.emit(EventName.WORKFLOW_CANCELLED, None, ExecutionStatus.CANCELLED, {"reason": reason})
         self.reaction.parent_report = _parent_report(self.state)
+
+    def timeout(self) -> None:
+        """A deadline row passed: the step run it names fails with `error.kind: timeout`
+        (its rules may route that like any failure; its outstanding calls no longer
+        count), or, with no run named, the whole execution fails."""
+        if self.state.status != ExecutionStatus.RUNNING:
+            self.note(f"execution is already {self.state.status}; timeout ignored")
+            return
+        payload = self.event.payload or {}
+        seconds = payload.get("seconds")
+        run_id = payload.get("run")
+        if run_id is None:
+            message = f"the playbook timeout of {seconds}s passed"
+            self.state.failures.append({"step": None, "error": message, "kind": ErrorKind.TIMEOUT})
+            _fail(self.state, self.reaction, None)
+            return
+        run = self.state.runs.get(run_id)
+        if run is None:
+            self.note(f"step run {run_id!r} has already ended; timeout ignored")
+            return
+        for key in [k for k, c in self.state.commands.items() if c.get("run_id") == run_id]:
+            del self.state.commands[key]
+        error = {"kind": ErrorKind.TIMEOUT, "message": f"step timeout of {seconds}s passed"}
+        self.exit_step(run, StepStatus.FAILED, None, error)
+        self.drain()
+        self.finish_if_idle()
 
     def call_done(self) -> None:
         run_key = self.event.run_key
@@ -243,6 +306,10 @@ class _Reactor:
         self.state.run_seq += 1
         run = StepRun(run_id=f"{step_name}#{self.state.run_seq}", step=step_name, args=passed_args)
         self.state.runs[run.run_id] = run
+        if step.timeout is not None:
+            self.reaction.deadlines.append(
+                Deadline(self.state.execution_id, step.timeout, step_name, run.run_id)
+            )
         try:
             if step.loop is None:
                 self.start_iteration(run, 0, None)
@@ -412,6 +479,7 @@ class _Reactor:
                 delay_seconds=delay,
                 timeout_seconds=_timeout(config),
                 max_attempts=DEFAULT_LEASE_ATTEMPTS,
+                priority=self.state.priority + self.playbook.step(run.step).priority,
             )
         )
 
@@ -507,7 +575,7 @@ class _Reactor:
             targets = run.next_fired
         elif status == StepStatus.FAILED:
             targets = []
-            self.state.failures.append({"step": run.step, "error": _message(error)})
+            self.state.failures.append({"step": run.step, "error": _message(error), **_kind(error)})
         else:
             step = self.playbook.step(run.step)
             try:
@@ -665,6 +733,13 @@ def _timeout(config: dict[str, Any]) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _kind(error: Any) -> dict[str, Any]:
+    """`{"kind": ...}` of a structured error, so a failure keeps what kind it was."""
+    if isinstance(error, dict) and error.get("kind"):
+        return {"kind": error["kind"]}
+    return {}
 
 
 def _message(error: Any) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from noetl_pg.engine.apply import EventApplier, storable_text
+from noetl_pg.engine.maintenance import maintain, next_due_in
 from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.config import resolve_dsn
 from noetl_pg.store.db import async_pool
@@ -67,9 +68,11 @@ class Engine:
         try:
             while not self._stopping.is_set():
                 try:
+                    await maintain(pool)
                     while not self._stopping.is_set() and await self._process_batch(pool):
                         if not self._full:
                             break  # a partial batch took all there was; NOTIFY wakes us
+                    pause = await next_due_in(pool, self.safety_interval)
                     backoff = 0.1
                 except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                     log.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
@@ -77,7 +80,7 @@ class Engine:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if not self._stopping.is_set():
-                    await self.notifier.wait(self.safety_interval)
+                    await self.notifier.wait(pause)
         finally:
             await self.notifier.stop()
             await pool.close()

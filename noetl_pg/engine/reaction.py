@@ -41,6 +41,17 @@ class Command:
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """A row for `noetl.deadline`: a `timeout` event is due `seconds` from now, for the
+    step run `run_id` (its step's `timeout`) or, with no run, the whole execution."""
+
+    execution_id: str
+    seconds: float
+    step: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
 class EmittedEvent:
     """An event the engine records about itself (already applied when written)."""
 
@@ -67,6 +78,7 @@ class Reaction:
     state: ExecutionState | None
     commands: list[Command] = field(default_factory=list)
     events: list[EmittedEvent] = field(default_factory=list)
+    deadlines: list[Deadline] = field(default_factory=list)
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None  # the event was refused: why
     cancel_pending: bool = False

@@ -120,6 +120,7 @@ class ExecutionState:
     result: Any = None
     error: str | None = None
     parent: dict[str, Any] | None = None
+    priority: int = 0  # the start payload's; each command adds its step's
 
     @property
     def active_steps(self) -> list[str]:
@@ -139,6 +140,7 @@ class ExecutionState:
             "failures": self.failures,
             "last_result": self.last_result,
             "parent": self.parent,
+            "priority": self.priority,
         }
 
     @classmethod
@@ -161,4 +163,5 @@ class ExecutionState:
             result=row.get("result"),
             error=row.get("error"),
             parent=internal.get("parent"),
+            priority=internal.get("priority", 0),
         )

@@ -174,3 +174,29 @@ class QueueDepth(BaseModel):
 
     commands: dict[str, int]
     oldest_seconds: dict[str, float]
+
+
+class SignalSent(BaseModel):
+    execution_id: str
+    event_id: int
+    name: str
+
+
+class Schedule(BaseModel):
+    path: str
+    name: str
+    version: int
+    cron: str | None
+    every_seconds: float | None
+    timezone: str
+    overlap: Literal["skip", "allow", "queue"]
+    paused: bool
+    next_fire_at: datetime | None
+    last_fired_at: datetime | None
+    last_execution_id: str | None
+    fires: int
+    skipped: int
+
+
+class ScheduleList(BaseModel):
+    schedules: list[Schedule]

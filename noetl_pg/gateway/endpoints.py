@@ -12,7 +12,16 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Mount
 
-from noetl_pg.gateway import answers, events, executions, health, openapi, playbooks
+from noetl_pg.gateway import (
+    answers,
+    events,
+    executions,
+    health,
+    openapi,
+    playbooks,
+    schedules,
+    signals,
+)
 from noetl_pg.gateway.models import EventIn, RegisterPlaybook
 from noetl_pg.gateway.route_table import Endpoint, Param, Reply
 from noetl_pg.protocol import ExecutionStatus
@@ -193,6 +202,55 @@ ENDPOINTS: list[Endpoint] = [
         body=CancelPayload,
         body_required=False,
         params=(EXECUTION_ID, WAIT, IDEMPOTENCY_KEY),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v2/executions/{execution_id}/signals",
+        signals.post_signal,
+        "Send a signal: resumes a `wait` on it (kept for the first wait if none waits yet)",
+        {
+            202: Reply("stored as a signal event", answers.SignalSent),
+            **BAD_BODY,
+            **NO_EXECUTION,
+            409: Reply("the execution has finished"),
+            **UNAVAILABLE,
+        },
+        body=signals.SignalIn,
+        params=(EXECUTION_ID,),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v2/schedules",
+        schedules.get_schedules,
+        "Every schedule (of one playbook path with `?path=`) and its next tick",
+        {200: Reply("the schedules", answers.ScheduleList), **UNAVAILABLE},
+        params=(query("path", {"type": "string"}, "only this playbook path"),),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v2/schedules/pause",
+        schedules.pause_schedules,
+        "Pause a playbook's schedules (or one, with `name`)",
+        {
+            200: Reply("the paused schedules", answers.ScheduleList),
+            **BAD_BODY,
+            404: Reply("no such schedule"),
+            **UNAVAILABLE,
+        },
+        body=schedules.ScheduleRef,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v2/schedules/resume",
+        schedules.resume_schedules,
+        "Resume a playbook's schedules (or one, with `name`)",
+        {
+            200: Reply("the resumed schedules", answers.ScheduleList),
+            **BAD_BODY,
+            404: Reply("no such schedule"),
+            **UNAVAILABLE,
+        },
+        body=schedules.ScheduleRef,
     ),
     Endpoint(
         "GET",

@@ -8,7 +8,13 @@ place they appear.
 """
 
 from noetl_pg.protocol.errors import ErrorKind
-from noetl_pg.protocol.events import CLIENT_EVENTS, ENGINE_EVENTS, RULE_EVENTS, EventName
+from noetl_pg.protocol.events import (
+    APPLIED_EVENTS,
+    CLIENT_EVENTS,
+    ENGINE_EVENTS,
+    RULE_EVENTS,
+    EventName,
+)
 from noetl_pg.protocol.lease import Lease
 from noetl_pg.protocol.status import (
     FINISHED_COMMANDS,
@@ -20,6 +26,7 @@ from noetl_pg.protocol.status import (
 )
 
 __all__ = [
+    "APPLIED_EVENTS",
     "CLIENT_EVENTS",
     "ENGINE_EVENTS",
     "FINISHED_COMMANDS",

@@ -34,6 +34,8 @@ EXPECTED = {
     ),
     "pagination": ([], {"count": 7, "items": ITEMS}, ["fetch_all", "end"]),
     "flaky_retry": ([], {"response": {"ok": True, "attempts": 3}}, ["call_flaky", "end"]),
+    "durable_timer": ([], {"waited": 1.0}, ["start", "end"]),
+    "step_timeout": ([], {"timed_out": True}, ["fallback"]),
 }
 NEEDS_SERVER = {"pagination", "flaky_retry"}
 

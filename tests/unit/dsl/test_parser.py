@@ -80,7 +80,7 @@ def test_unknown_top_level_key():
     )
     assert only(text) == (
         "pb.yaml:5:1: steps: unknown top-level key `steps`; expected one of: "
-        "apiVersion, kind, metadata, workload, workbook, workflow"
+        "apiVersion, kind, metadata, workload, workbook, workflow, timeout, schedules"
     )
 
 
@@ -123,14 +123,14 @@ def test_step_without_tool():
 def test_step_without_tool_kind():
     assert only(HEADER + "  - step: start\n    tool: {endpoint: x}\n") == (
         "pb.yaml:7:5: start.tool.kind: `tool` has no `kind`; known kinds: "
-        "http, noop, playbook, postgres, python, workbook"
+        "http, noop, playbook, postgres, python, wait, workbook"
     )
 
 
 def test_unknown_tool_kind_lists_known_kinds():
     assert only(HEADER + "  - step: start\n    tool:\n      kind: shell\n") == (
         "pb.yaml:8:7: start.tool.kind: unknown tool kind 'shell'; known kinds: "
-        "http, noop, playbook, postgres, python, workbook"
+        "http, noop, playbook, postgres, python, wait, workbook"
     )
 
 
@@ -365,7 +365,7 @@ def test_wrong_types_map_to_the_field_line():
 def test_unknown_step_field_lists_the_allowed_ones():
     assert only(HEADER + "  - step: start\n    tool: {kind: noop}\n    retries: 3\n") == (
         "pb.yaml:8:5: start.retries: unknown field `retries`; expected one of: "
-        "step, desc, args, loop, max_iterations, tool, case, next"
+        "step, desc, args, loop, max_iterations, timeout, priority, tool, case, next"
     )
 
 

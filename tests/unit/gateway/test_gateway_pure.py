@@ -32,7 +32,12 @@ def test_other_names_are_refused_with_the_allowed_list(name):
     with pytest.raises(ApiError) as caught:
         check_event_name(name)
     assert caught.value.status == 422
-    assert caught.value.details["allowed"] == ["workflow.start", "workflow.cancel", "call.done"]
+    assert caught.value.details["allowed"] == [
+        "workflow.start",
+        "workflow.cancel",
+        "call.done",
+        "signal",
+    ]
 
 
 def test_engine_names_are_explained_as_the_engines():

@@ -14,7 +14,7 @@ from noetl_pg.worker.tools.postgres import json_safe
 
 
 def test_the_registry_holds_every_kind_module():
-    assert set(KINDS) == {"http", "noop", "playbook", "postgres", "python", "workbook"}
+    assert set(KINDS) == {"http", "noop", "playbook", "postgres", "python", "wait", "workbook"}
     assert tuple(KINDS) == KNOWN_TOOL_KINDS
     assert all(isinstance(kind, ToolKind) for kind in KINDS.values())
 
