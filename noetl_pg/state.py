@@ -28,6 +28,7 @@ class ExecutionView:
     context: dict[str, Any] = field(default_factory=dict)
     result: Any = None
     error: str | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def workflow_status(self) -> ExecutionStatus:
@@ -48,6 +49,7 @@ class ExecutionView:
             context=dict(row["context"] or {}),
             result=row["result"],
             error=row["error"],
+            warnings=[_worded(w) for w in row.get("warnings") or []],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,7 +63,30 @@ class ExecutionView:
             "context": self.context,
             "result": self.result,
             "error": self.error,
+            "warnings": list(self.warnings),
         }
+
+
+def diagnostic_message(diagnostic: dict[str, Any]) -> str:
+    """One line a person can read for one engine diagnostic (`noetl.event.diagnostic`)."""
+    if "reason" in diagnostic:
+        return (
+            f"step {diagnostic.get('step')!r}, case {diagnostic.get('case')} on "
+            f"{diagnostic.get('event')}: {diagnostic['reason']}"
+        )
+    return str(diagnostic.get("message") or diagnostic.get("note") or diagnostic)
+
+
+def _worded(warning: dict[str, Any]) -> dict[str, Any]:
+    """A warning as the API and the CLI show it: where, what kind, and its message."""
+    diagnostic = warning.get("diagnostic") or {}
+    return {
+        "event_id": warning["event_id"],
+        "event": warning["event"],
+        "step": warning.get("step"),
+        "kind": warning["kind"],
+        "message": diagnostic_message(diagnostic),
+    }
 
 
 async def read_state(execution_id: str, dsn: str | None = None) -> ExecutionView | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import psycopg
@@ -68,7 +69,7 @@ def _register(args: argparse.Namespace) -> int:
                 print(f"{done.path} version {done.version}: {state}")
         return 1 if failed else 0
 
-    return _guard(args, run)
+    return guarded(args, run)
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -83,7 +84,7 @@ def _start(args: argparse.Namespace) -> int:
             print(await client.start(args.path, args.version, workload))
         return 0
 
-    return _guard(args, run)
+    return guarded(args, run)
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -93,10 +94,11 @@ def _cancel(args: argparse.Namespace) -> int:
         print(f"cancel requested for {args.execution_id}")
         return 0
 
-    return _guard(args, run)
+    return guarded(args, run)
 
 
-def _guard(args: argparse.Namespace, run) -> int:
+def guarded(args: argparse.Namespace, run: Callable[[], Awaitable[int]]) -> int:
+    """Run one command's coroutine; a refusal or a database error is one line and exit 1."""
     try:
         return asyncio.run(run())
     except REFUSALS as exc:

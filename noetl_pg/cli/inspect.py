@@ -17,8 +17,9 @@ from typing import Any
 import psycopg
 
 from noetl_pg.cli.dbclient import DatabaseClient, database_dsn, explain_database_error
-from noetl_pg.cli.progress import error_text
+from noetl_pg.cli.progress import error_text, warning_line
 from noetl_pg.protocol import ExecutionStatus
+from noetl_pg.state import diagnostic_message
 
 PAGE = 1000
 
@@ -91,6 +92,7 @@ async def _status(client: DatabaseClient, args: argparse.Namespace) -> int:
         rows.append(("error", state["error"]))
     if state["status"] == ExecutionStatus.COMPLETED:
         rows.append(("result", json.dumps(state["result"], default=str)))
+    rows.extend(("warning", warning_line(w)) for w in state.get("warnings") or [])
     for label, value in rows:
         print(f"{label:<11} {value if value not in (None, '') else '-'}")
     return 0
@@ -117,6 +119,8 @@ async def _events(client: DatabaseClient, args: argparse.Namespace) -> int:
         detail = _short(row["payload"], args.width)
         if row["error"]:
             detail = f"REFUSED: {error_text(row['error'])}  {detail}"
+        for diagnostic in row.get("diagnostic") or []:
+            detail = f"WARNING: {error_text(diagnostic_message(diagnostic))}  {detail}"
         print(
             f"{offset:+8.3f}s  {row['event_id']:>5}  {row['name']:<18} {row['step'] or '-':<16}"
             f" {row['status'] or '-':<10} {detail}"

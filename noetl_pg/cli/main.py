@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "dev",
     "control",
     "inspect",
+    "token",
 ]
 
 

@@ -28,6 +28,11 @@ SPINNER_UNICODE = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPINNER_ASCII = "|/-\\"
 
 
+def warning_line(warning: dict[str, Any]) -> str:
+    """One warning of an execution (`warnings` of its state), as `run` and `status` print it."""
+    return f"{warning['kind']}: {error_text(warning['message'], 500)} (event {warning['event_id']})"
+
+
 def error_text(error: Any, limit: int = 240) -> str:
     """A one-line description of an error payload (a string or `{kind, message, ...}`)."""
     if isinstance(error, dict):

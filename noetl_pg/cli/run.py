@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from noetl_pg.cli.dbclient import REFUSALS, DatabaseClient
-from noetl_pg.cli.progress import ENDINGS, Progress, error_text
+from noetl_pg.cli.progress import ENDINGS, Progress, error_text, warning_line
 from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
 from noetl_pg.protocol import TERMINAL, ExecutionStatus
 
@@ -72,6 +72,7 @@ class RunEnding:
     error: str | None = None
     interrupted: bool = False
     timed_out: bool = False
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -79,6 +80,7 @@ class RunEnding:
             "status": self.status,
             "result": self.result,
             "error": self.error,
+            "warnings": self.warnings,
         }
 
 
@@ -220,6 +222,7 @@ class Runner:
                         ExecutionStatus(state["status"]),
                         state["result"],
                         state["error"],
+                        warnings=list(state.get("warnings") or []),
                     )
             if check is not None:
                 check()
@@ -254,7 +257,18 @@ class Runner:
             ending.error = "interrupted"
         if self.args.json:
             print(json.dumps(ending.document(), indent=2, default=str))
-        elif ending.status == ExecutionStatus.COMPLETED:
+        else:
+            self._show(ending)
+        sys.stdout.flush()
+        if ending.interrupted:
+            return EXIT_INTERRUPTED if self.stop_signal == signal.SIGINT else 128 + signal.SIGTERM
+        return EXIT_OK if ending.status == ExecutionStatus.COMPLETED else EXIT_FAILED
+
+    def _show(self, ending: RunEnding) -> None:
+        """The ending for a person: warnings first (never only stored), then result or error."""
+        for warning in ending.warnings:
+            print(f"warning: {warning_line(warning)}", file=sys.stderr)
+        if ending.status == ExecutionStatus.COMPLETED:
             print("result:")
             print(json.dumps(ending.result, indent=2, default=str))
         else:
@@ -266,10 +280,6 @@ class Runner:
                     f"`noetl-pg events {ending.execution_id}`",
                     file=sys.stderr,
                 )
-        sys.stdout.flush()
-        if ending.interrupted:
-            return EXIT_INTERRUPTED if self.stop_signal == signal.SIGINT else 128 + signal.SIGTERM
-        return EXIT_OK if ending.status == ExecutionStatus.COMPLETED else EXIT_FAILED
 
 
 def redact(dsn: str) -> str:

@@ -24,6 +24,8 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from noetl_pg.dsl.render_limit import RenderTimeLimit, cpu_limited
+
 __all__ = [
     "SECRET_PLACEHOLDER",
     "TemplateError",
@@ -189,7 +191,10 @@ class _Compiled:
     def __call__(self, scope: Mapping[str, Any]) -> Any:
         if self.expression is not None:
             return _native(self.expression(**scope))
-        return self.template.render(scope)
+        if "{%" not in self.source:  # no statements, no loops: nothing to time
+            return self.template.render(scope)
+        with cpu_limited():
+            return self.template.render(scope)
 
 
 def _native(value: Any) -> Any:
@@ -291,6 +296,8 @@ def _run(compiled_for: Callable[[str], _Compiled], text: str, scope: Mapping[str
         raise TemplateError(text, f"unsafe access refused by the sandbox: {exc}") from exc
     except TemplateError:
         raise
+    except RenderTimeLimit as exc:
+        raise TemplateError(text, str(exc)) from exc
     except Exception as exc:
         raise TemplateError(text, f"{type(exc).__name__}: {exc}") from exc
 

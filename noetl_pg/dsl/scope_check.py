@@ -70,12 +70,14 @@ def check_scopes(doc: LocatedDocument) -> list[Finding]:
     iterators = {it for s in workflow if (it := _iterator(s))}
     base = RESERVED_NAMES | steps | ctx_keys | set(environment().globals)
     checker = _ScopeChecker(doc, ctx_keys, steps)
+    passed = _args_passed_by_next(workflow)
     raw_workflow = data.get("workflow")
     for index, step in enumerate(raw_workflow if isinstance(raw_workflow, list) else []):
         if not isinstance(step, dict):
             continue
         allowed = base | ({_iterator(step)} - {None})
-        arg_names = _arg_names(step, workflow)
+        own = step["args"] if isinstance(step.get("args"), dict) else {}
+        arg_names = {n for n in own if isinstance(n, str)} | passed.get(step.get("step"), set())
         checker.walk(step, ("workflow", index), allowed, arg_names)
     raw_workbook = data.get("workbook")
     for index, entry in enumerate(raw_workbook if isinstance(raw_workbook, list) else []):
@@ -118,21 +120,18 @@ def _ctx_keys_written(workflow: list[dict[str, Any]]) -> set[str]:
     return keys
 
 
-def _arg_names(step: dict[str, Any], workflow: list[dict[str, Any]]) -> set[str]:
-    """The names this step's `args` can hold: its own and those passed to it by `next`."""
-    names = set(step["args"]) if isinstance(step.get("args"), dict) else set()
+def _args_passed_by_next(workflow: list[dict[str, Any]]) -> dict[Any, set[str]]:
+    """Per target step, the arg names some `next` passes to it (one pass over the workflow)."""
+    passed: dict[Any, set[str]] = {}
     for other in workflow:
         targets: list[Any] = []
         for value in [other.get("next")] + [t.get("next") for t in _then_mappings(other)]:
             targets.extend(value if isinstance(value, list) else [value])
         for target in targets:
-            if (
-                isinstance(target, dict)
-                and target.get("step") == step.get("step")
-                and isinstance(target.get("args"), dict)
-            ):
-                names.update(target["args"])
-    return {n for n in names if isinstance(n, str)}
+            if isinstance(target, dict) and isinstance(target.get("args"), dict):
+                names = passed.setdefault(target.get("step"), set())
+                names.update(n for n in target["args"] if isinstance(n, str))
+    return passed
 
 
 class _ScopeChecker:

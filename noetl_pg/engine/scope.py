@@ -92,10 +92,11 @@ class Scope:
 
 
 def step_secrets(playbook: Playbook, step: Step) -> list[str]:
-    """Secret names the step's tool templates mention: the only ones a worker may fill in,
-    so a `{{ secret.X }}` smuggled in through response data cannot pull other secrets."""
+    """Secret names the step's tool templates and its own `args` mention: the only ones a
+    worker may fill in, so a `{{ secret.X }}` smuggled in through response data cannot pull
+    other secrets."""
     tool = step.tool
-    texts = [repr(tool.config())]
+    texts = [repr(tool.config()), repr(step.args)]
     if tool.kind == "workbook" and tool.workbook_task:
         texts.append(repr(playbook.workbook_tool(tool.workbook_task).config()))
     for entry in step.case:

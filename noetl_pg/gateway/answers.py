@@ -80,6 +80,16 @@ class PlaybookDetail(PlaybookSummary):
     content_hash: str
 
 
+class RunWarning(BaseModel):
+    """What a run recorded: a `when` that raised, a note, a refused event."""
+
+    event_id: int
+    event: EventName
+    step: str | None
+    kind: Literal["when", "note", "refused"]
+    message: str
+
+
 class ExecutionDetail(BaseModel):
     """One execution's state (the shape of `noetl_pg.get_state`)."""
 
@@ -91,6 +101,7 @@ class ExecutionDetail(BaseModel):
     context: dict[str, Any]
     result: Any
     error: str | None
+    warnings: list[RunWarning]
 
 
 class ExecutionSummary(BaseModel):

@@ -1,14 +1,48 @@
-"""Bearer-token auth: when a token is configured, every endpoint needs it but the public
-ones of the route table (health) and the static assets of /docs."""
+"""Bearer-token auth with roles (docs/security.md).
+
+A request presents `Authorization: Bearer <token>`: `NOETL_API_TOKEN` is an admin token;
+any other token is looked up in `noetl.api_token` (`noetl-pg token create`). What a role
+may do is `protocol/roles.py`'s table; each request needs one capability, read off its
+method and path. With no `NOETL_API_TOKEN` and no live token in the table the gateway is
+open (a laptop); creating the first token closes it within `OPEN_CHECK_SECONDS`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
-from collections.abc import Collection
+import time
+from collections.abc import AsyncIterator, Collection
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from noetl_pg.gateway.errors import error_response
+from noetl_pg.protocol.roles import Capability, Role, allows
+from noetl_pg.store.tokens import TokenStore
+
+PUBLIC_PATHS = frozenset({"/api/v2/health"})
+REGISTER_PATHS = frozenset({"/api/v2/engine/register-playbook", "/api/v2/playbooks"})
+WORKER_PREFIX = "/api/v2/workers"
+OPEN_CHECK_SECONDS = 1.0
+
+
+def capability_of(method: str, path: str) -> Capability:
+    """What a request needs: its endpoint's kind, from method and path."""
+    if path.startswith(WORKER_PREFIX):
+        return Capability.WORK
+    if method in ("GET", "HEAD"):
+        return Capability.READ
+    if path in REGISTER_PATHS:
+        return Capability.REGISTER
+    return Capability.CONTROL
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
 
 
 class BearerAuth:
@@ -16,42 +50,93 @@ class BearerAuth:
         self,
         app: ASGIApp,
         token: str | None,
-        public: Collection[str] = (),
+        public: Collection[str] = PUBLIC_PATHS,
         public_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.token = token.encode() if token else None
-        self.public = frozenset(public)
+        self._open_until = 0.0  # monotonic time until which "no token exists" holds
+        self.public = frozenset(public)  # the route table's public endpoints
         self.public_prefixes = tuple(prefix.rstrip("/") + "/" for prefix in public_prefixes)
 
     def _is_public(self, path: str) -> bool:
         return path in self.public or path.startswith(self.public_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.token is None or scope["type"] != "http" or self._is_public(scope["path"]):
+        if scope["type"] != "http" or self._is_public(_route_path(scope)):
             await self.app(scope, receive, send)
             return
-        problem = self._problem(scope)
-        if problem is None:
-            await self.app(scope, receive, send)
+        try:
+            await self._check(scope)
+        except _Refusal as refusal:
+            headers = {"WWW-Authenticate": 'Bearer realm="noetl"'} if refusal.status == 401 else {}
+            response = error_response(
+                refusal.status, refusal.code, refusal.message, headers=headers
+            )
+            await response(scope, receive, send)
             return
-        response = error_response(
-            401, "unauthorized", problem, headers={"WWW-Authenticate": 'Bearer realm="noetl"'}
-        )
-        await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
-    def _problem(self, scope: Scope) -> str | None:
-        header = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                header = value
-                break
-        if not header:
-            return "this endpoint needs an Authorization: Bearer <token> header"
-        scheme, _, presented = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not presented.strip():
-            return "the Authorization header must be 'Bearer <token>'"
-        assert self.token is not None
-        if not hmac.compare_digest(presented.strip(), self.token):
-            return "the bearer token is not valid"
+    async def _check(self, scope: Scope) -> None:
+        presented = _bearer(scope)
+        if presented is None:
+            if await self._is_open(scope):
+                return
+            raise _Refusal(
+                401, "unauthorized", "this endpoint needs an Authorization: Bearer <token> header"
+            )
+        role = await self._role_of(presented, scope)
+        if role is None:
+            raise _Refusal(
+                401, "unauthorized", "the bearer token is not valid (unknown or revoked)"
+            )
+        needed = capability_of(scope["method"], _route_path(scope))
+        if not allows(role, needed):
+            raise _Refusal(
+                403,
+                "forbidden",
+                f"a {role} token cannot {needed} ({scope['method']} {scope['path']})",
+            )
+
+    async def _role_of(self, presented: bytes, scope: Scope) -> Role | None:
+        if self.token is not None and hmac.compare_digest(presented, self.token):
+            return Role.ADMIN
+        async with _connection(scope) as conn:
+            return await TokenStore(conn).role_of(presented.decode(errors="replace"))
+
+    async def _is_open(self, scope: Scope) -> bool:
+        if self.token is not None:
+            return False
+        if time.monotonic() < self._open_until:
+            return True
+        async with _connection(scope) as conn:
+            closed = await TokenStore(conn).any_live()
+        if not closed:
+            self._open_until = time.monotonic() + OPEN_CHECK_SECONDS
+        return not closed
+
+
+def _route_path(scope: Scope) -> str:
+    """The path inside this app: without the prefix it is mounted under, if any."""
+    root, path = scope.get("root_path", ""), scope["path"]
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _bearer(scope: Scope) -> bytes | None:
+    header = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+    if not header:
         return None
+    scheme, _, presented = header.partition(b" ")
+    if scheme.lower() != b"bearer" or not presented.strip():
+        raise _Refusal(401, "unauthorized", "the Authorization header must be 'Bearer <token>'")
+    return presented.strip()
+
+
+@contextlib.asynccontextmanager
+async def _connection(scope: Scope) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled connection for the token check; a database that does not answer is a 503."""
+    try:
+        async with scope["app"].state.pool.connection() as conn:
+            yield conn
+    except (psycopg.Error, PoolTimeout) as exc:
+        raise _Refusal(503, "database_unavailable", f"cannot check the token: {exc}") from exc

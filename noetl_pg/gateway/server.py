@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
             "The noetl-pg HTTP API (docs at /docs).\n\n"
             "Configuration (environment):\n"
             "  NOETL_DSN        PostgreSQL DSN; when unset an embedded server is started\n"
-            "  NOETL_API_TOKEN  when set, every endpoint but /api/v2/health needs\n"
-            "                   Authorization: Bearer <token>\n"
+            "  NOETL_API_TOKEN  an admin token; with it, or with any token made by\n"
+            "                   `noetl-pg token create`, every endpoint but /api/v2/health\n"
+            "                   needs Authorization: Bearer <token>\n"
             "  NOETL_LOG_LEVEL  DEBUG, INFO (default), WARNING, ERROR"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -16,6 +16,7 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     SECRET = "secret"
     UNKNOWN_TOOL = "unknown_tool"
+    TOOL_NOT_ALLOWED = "tool_not_allowed"  # the worker's --allow-tools leaves this kind out
     RESULT_NOT_JSON = "result_not_json"
     RESULT_TOO_LARGE = "result_too_large"
     RESULT_NOT_STORABLE = "result_not_storable"

@@ -40,6 +40,7 @@ from noetl_pg.store.db import async_pool
 from noetl_pg.store.notifier import Notifier
 from noetl_pg.store.queue import CommandQueue
 from noetl_pg.worker import report as reports
+from noetl_pg.worker.allow import ALLOW_TOOLS_ENV, ToolAllowList
 from noetl_pg.worker.secrets import SecretLookup
 from noetl_pg.worker.tool import Deferred, Reported, ToolContext, ToolError, WorkerSettings
 from noetl_pg.worker.tools import KINDS
@@ -82,6 +83,7 @@ class Worker:
         python_memory_mb: int | None = None,
         env: Mapping[str, str] | None = None,
         restarts: RestartPolicy | None = None,
+        allowed_tools: ToolAllowList | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -98,6 +100,7 @@ class Worker:
         # Address space of each python tool process, in MiB (None: no cap).
         self.python_memory_mb = python_memory_mb or int(self.env.get(PYTHON_MEMORY_ENV, 0)) or None
         self.restarts = restarts or RestartPolicy()
+        self.allowed_tools = allowed_tools or ToolAllowList()
         # What the tool kinds may know of this worker.
         self.settings = WorkerSettings(
             dsn=self.dsn,
@@ -273,12 +276,14 @@ class Worker:
             resource=self._resources.get(name),
             queue=self._queue,
             finish=finish,
+            secrets_used=secrets.used,
         )
         result: Any = None
         try:
             kind = KINDS.get(name)
             if kind is None:
                 raise ToolError(ErrorKind.UNKNOWN_TOOL, unknown_kind_message(name))
+            self.allowed_tools.check(name, self.worker_id)
             if kind.run is None:
                 raise ToolError(
                     ErrorKind.UNKNOWN_TOOL,
@@ -498,6 +503,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"cap the address space of each python tool process (MiB; env {PYTHON_MEMORY_ENV});"
         " user code past it gets MemoryError",
     )
+    parser.add_argument(
+        "--allow-tools",
+        default=os.environ.get(ALLOW_TOOLS_ENV),
+        metavar="KIND,...",
+        help=f"run only these tool kinds (env {ALLOW_TOOLS_ENV}; default every kind); a command"
+        " of another kind fails with error kind tool_not_allowed",
+    )
     return parser.parse_args(argv)
 
 
@@ -521,6 +533,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     from noetl_pg.store.config import resolve_dsn
 
+    try:
+        allowed_tools = ToolAllowList.parse(options.allow_tools)
+    except ValueError as exc:
+        print(f"noetl-worker: {exc}", file=sys.stderr)
+        return 2
     worker = Worker(
         resolve_dsn(),
         worker_id=options.worker_id,
@@ -529,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         safety_interval=options.safety_interval,
         grace_seconds=options.grace_seconds,
         python_memory_mb=options.python_memory_mb,
+        allowed_tools=allowed_tools,
     )
     try:
         run_until_stopped(worker)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from noetl_pg.protocol import ErrorKind, Lease
@@ -86,6 +86,9 @@ class ToolContext(Generic[R]):
     # Turns a response (or an error) into the checked call.done report, as the worker
     # would after the tool returns; tools that report themselves use it.
     finish: Callable[[Any, dict[str, Any] | None], CallReport]
+    # The values of the secrets this call's config and args were filled in with (the list
+    # fills as they are resolved, before `run`): what the tool must keep out of its output.
+    secrets_used: list[str] = field(default_factory=list)
 
     @property
     def queue_id(self) -> int:

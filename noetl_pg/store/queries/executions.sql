@@ -1,7 +1,31 @@
 -- name: get_execution_state
 -- The state users read (HTTP and get_state): the execution row, or, before an engine has
--- created it, the pending (or refused) workflow.start event that will create it.
-SELECT execution_id, path, status, current_steps, step_results, context, result, error
+-- created it, the pending (or refused) workflow.start event that will create it. Its
+-- warnings are every diagnostic the engine recorded (a `when` that raised, a note) and
+-- every refused event, oldest first (state.py words each one).
+SELECT execution_id, path, status, current_steps, step_results, context, result, error,
+       COALESCE((
+         SELECT jsonb_agg(w.warning ORDER BY w.event_id, w.n)
+           FROM (SELECT e.event_id, d.n,
+                        jsonb_build_object(
+                          'event_id', e.event_id, 'event', e.event_type,
+                          'step', COALESCE(d.item ->> 'step', e.node_name),
+                          'kind', CASE WHEN d.item ? 'reason' THEN 'when' ELSE 'note' END,
+                          'diagnostic', d.item) AS warning
+                   FROM noetl.event e
+                  CROSS JOIN LATERAL jsonb_array_elements(
+                          CASE WHEN jsonb_typeof(e.diagnostic) = 'array'
+                               THEN e.diagnostic ELSE '[]'::jsonb END)
+                        WITH ORDINALITY AS d(item, n)
+                  WHERE e.execution_id = %(execution_id)s AND e.diagnostic IS NOT NULL
+                 UNION ALL
+                 SELECT e.event_id, 0,
+                        jsonb_build_object(
+                          'event_id', e.event_id, 'event', e.event_type, 'step', e.node_name,
+                          'kind', 'refused', 'diagnostic', jsonb_build_object('note', e.error))
+                   FROM noetl.event e
+                  WHERE e.execution_id = %(execution_id)s AND e.error IS NOT NULL
+                    AND e.processed_at IS NOT NULL) AS w), '[]'::jsonb) AS warnings
   FROM (
         SELECT x.execution_id, x.path, x.status, x.active_steps AS current_steps,
                x.step_results, x.context, x.result, x.error, 0 AS source, 0::bigint AS seq

@@ -3,7 +3,9 @@
 Run as a script (it imports nothing from noetl_pg). Requests and replies are JSON
 documents, each preceded by its length (8 bytes, big-endian), on the original stdin and
 stdout; user code gets /dev/null as stdin and the worker's stderr as stdout, so a
-`print` never corrupts the protocol. Every call runs in a fresh namespace.
+`print` never corrupts the protocol. What user code prints has the values of the call's
+secrets (the request's `redact`) masked, as its report does. Every call runs in a fresh
+namespace.
 """
 
 from __future__ import annotations
@@ -33,16 +35,39 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
-    sys.stdout = sys.stderr
+    output = _Redacting(sys.stderr)
+    sys.stdout = sys.stderr = output
     while True:
         header = requests.read(_HEADER.size)
         if len(header) < _HEADER.size:
             return  # the worker closed the pipe: stop
         (size,) = _HEADER.unpack(header)
         request = json.loads(requests.read(size))
+        output.secrets = [value for value in request.get("redact", []) if value]
         reply = _call(request["code"], request["args"], request["limit"])
+        output.flush()
+        output.secrets = []
         replies.write(_HEADER.pack(len(reply)) + reply)
         replies.flush()
+
+
+class _Redacting:
+    """A text stream that masks secret values before they reach the worker's stderr."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.secrets: list[str] = []
+
+    def write(self, text: str) -> int:
+        for secret in self.secrets:
+            text = text.replace(secret, "[secret]")  # report.REDACTED; this file imports nothing
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
 
 
 def _call(code: str, args: dict[str, Any], limit: int) -> bytes:

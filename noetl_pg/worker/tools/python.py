@@ -48,7 +48,11 @@ async def run(config: PythonConfig, args: dict[str, Any], ctx: ToolContext[Pytho
         raise ToolError(ErrorKind.CONFIG, "python tool args must be a mapping (passed by name)")
     timeout = config.timeout or ctx.timeout_seconds or DEFAULT_TIMEOUT
     return await ctx.resource.call(
-        config.code, args, timeout=float(timeout), limit=ctx.settings.max_result_bytes
+        config.code,
+        args,
+        timeout=float(timeout),
+        limit=ctx.settings.max_result_bytes,
+        redact=ctx.secrets_used,
     )
 
 
@@ -120,9 +124,18 @@ class PythonPool:
         self._idle: list[_Child] = []
         self._busy: set[_Child] = set()
 
-    async def call(self, code: str, args: dict[str, Any], *, timeout: float, limit: int) -> Any:
+    async def call(
+        self,
+        code: str,
+        args: dict[str, Any],
+        *,
+        timeout: float,
+        limit: int,
+        redact: list[str] | None = None,
+    ) -> Any:
+        """Run `main(**args)` in a child; what its code prints has `redact` values masked."""
         try:
-            body = {"code": code, "args": args, "limit": limit}
+            body = {"code": code, "args": args, "limit": limit, "redact": redact or []}
             json.dumps(body)
         except (TypeError, ValueError) as exc:
             raise ToolError(ErrorKind.CONFIG, f"python tool args are not JSON: {exc}") from None

@@ -81,7 +81,8 @@ def test_json_prints_only_the_final_document(dsn, tmp_path):
 
     assert ok.returncode == 0
     document = json.loads(ok.stdout)
-    assert set(document) == {"execution_id", "status", "result", "error"}
+    assert set(document) == {"execution_id", "status", "result", "error", "warnings"}
+    assert document["warnings"] == []
     assert document["status"] == "completed"
     assert document["result"] == {"greeting": "hello, world!"}
     assert status_of(dsn, document["execution_id"]) == "completed"
@@ -90,6 +91,47 @@ def test_json_prints_only_the_final_document(dsn, tmp_path):
     document = json.loads(failed.stdout)
     assert document["status"] == "failed"
     assert document["error"] == "step 'explode': kaboom"
+
+
+# A `when` that raises (`response.data` has no `hasMore`): counted as false, so the run
+# completes; the warning must still reach the person who ran it.
+RAISING_WHEN = """\
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: pages, path: tests/pages}
+workflow:
+  - step: start
+    tool:
+      kind: python
+      code: |
+        def main():
+            return {"data": {"items": [1]}}
+    case:
+      - when: "{{ response.data.hasMore.next }}"
+        then: {next: start}
+    next: end
+  - step: end
+    tool: {kind: noop}
+"""
+
+
+def test_a_when_that_raised_is_a_warning_of_run_status_and_json(dsn, tmp_path):
+    path = write(tmp_path, "pages.yaml", RAISING_WHEN)
+    done = noetl("run", path, dsn=dsn)
+    as_json = json.loads(noetl("run", path, "--json", dsn=dsn).stdout)
+
+    assert done.returncode == 0
+    assert "warning: when: step 'start', case 0 on call.done:" in done.stderr
+    assert "hasMore" in done.stderr
+    on_call_done = [w for w in as_json["warnings"] if "on call.done" in w["message"]]
+    assert [(w["kind"], w["step"], w["event"]) for w in on_call_done] == [
+        ("when", "start", "call.done")
+    ]
+    assert "'dict object' has no attribute 'hasMore'" in on_call_done[0]["message"]
+    status = noetl("status", as_json["execution_id"], dsn=dsn)
+    assert "warning     when: step 'start'" in status.stdout
+    events = noetl("events", as_json["execution_id"], dsn=dsn)
+    assert "WARNING: step 'start', case 0 on call.done" in events.stdout
 
 
 def test_an_invalid_playbook_is_reported_with_file_and_line(dsn, tmp_path):

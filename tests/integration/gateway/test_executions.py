@@ -17,6 +17,7 @@ STATE_KEYS = {
     "context",
     "result",
     "error",
+    "warnings",
 }
 
 
@@ -55,6 +56,7 @@ def test_state_has_exactly_the_documented_keys(api, conn):
         "context": {"pages": [1, 2]},
         "result": None,
         "error": None,
+        "warnings": [],
     }
 
 
@@ -112,6 +114,31 @@ def test_a_start_the_engine_refused_reads_as_failed_with_its_reason(api, conn):
     body = api.get("/api/v2/executions/exec-r").json()
     assert body["status"] == "failed"
     assert body["error"] == "no playbook registered at path nope"
+    (warning,) = body["warnings"]
+    assert {**warning, "event_id": None} == {
+        "event_id": None,
+        "event": "workflow.start",
+        "step": None,
+        "kind": "refused",
+        "message": "no playbook registered at path nope",
+    }
+
+
+def test_recorded_diagnostics_are_warnings_of_the_execution(api, conn):
+    add_execution(conn, "exec-w", status="completed")
+    conn.execute(
+        "INSERT INTO noetl.event (execution_id, event_type, node_name, payload, processed_at,"
+        " diagnostic) VALUES ('exec-w', 'call.done', 'fetch', '{}', now(), %s)",
+        [
+            '[{"step": "fetch", "case": 1, "event": "call.done", "reason": "when x raised"},'
+            ' {"note": "no outstanding command"}]'
+        ],
+    )
+    warnings = api.get("/api/v2/executions/exec-w").json()["warnings"]
+    assert [(w["kind"], w["step"], w["message"]) for w in warnings] == [
+        ("when", "fetch", "step 'fetch', case 1 on call.done: when x raised"),
+        ("note", "fetch", "no outstanding command"),
+    ]
 
 
 def test_unknown_execution_is_404(api):

@@ -108,4 +108,5 @@ def test_execution_state_names_of_the_v2_guide():
         "context",
         "result",
         "error",
+        "warnings",
     }
