@@ -80,11 +80,11 @@ class PlaybookDetail(PlaybookSummary):
     content_hash: str
 
 
-class RunWarning(BaseModel):
-    """What a run recorded: a `when` that raised, a note, a refused event."""
+class ExecutionWarning(BaseModel):
+    """What the run recorded without stopping: a `when` that raised, a note, a refusal."""
 
     event_id: int
-    event: EventName
+    event: str
     step: str | None
     kind: Literal["when", "note", "refused"]
     message: str
@@ -101,7 +101,7 @@ class ExecutionDetail(BaseModel):
     context: dict[str, Any]
     result: Any
     error: str | None
-    warnings: list[RunWarning]
+    warnings: list[ExecutionWarning]
 
 
 class ExecutionSummary(BaseModel):

@@ -3,7 +3,8 @@
 A request presents `Authorization: Bearer <token>`: `NOETL_API_TOKEN` is an admin token;
 any other token is looked up in `noetl.api_token` (`noetl-pg token create`). What a role
 may do is `protocol/roles.py`'s table; each request needs one capability, read off its
-method and path. With no `NOETL_API_TOKEN` and no live token in the table the gateway is
+method and path. The public endpoints of the route table (health) and the static assets
+of /docs need nothing. With no `NOETL_API_TOKEN` and no live token in the table the gateway is
 open (a laptop); creating the first token closes it within `OPEN_CHECK_SECONDS`.
 """
 
@@ -22,7 +23,6 @@ from noetl_pg.gateway.errors import error_response
 from noetl_pg.protocol.roles import Capability, Role, allows
 from noetl_pg.store.tokens import TokenStore
 
-PUBLIC_PATHS = frozenset({"/api/v2/health"})
 REGISTER_PATHS = frozenset({"/api/v2/engine/register-playbook", "/api/v2/playbooks"})
 WORKER_PREFIX = "/api/v2/workers"
 OPEN_CHECK_SECONDS = 1.0
@@ -50,14 +50,14 @@ class BearerAuth:
         self,
         app: ASGIApp,
         token: str | None,
-        public: Collection[str] = PUBLIC_PATHS,
+        public: Collection[str] = (),
         public_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.token = token.encode() if token else None
-        self._open_until = 0.0  # monotonic time until which "no token exists" holds
-        self.public = frozenset(public)  # the route table's public endpoints
+        self.public = frozenset(public)
         self.public_prefixes = tuple(prefix.rstrip("/") + "/" for prefix in public_prefixes)
+        self._open_until = 0.0  # monotonic time until which "no token exists" holds
 
     def _is_public(self, path: str) -> bool:
         return path in self.public or path.startswith(self.public_prefixes)
