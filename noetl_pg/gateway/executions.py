@@ -10,10 +10,10 @@ from typing import Any
 from starlette.requests import Request
 
 from noetl_pg.gateway.errors import ApiError
-from noetl_pg.gateway.models import INT8_MAX
 from noetl_pg.gateway.requests import query_int
 from noetl_pg.gateway.responses import Json
 from noetl_pg.protocol import ExecutionStatus
+from noetl_pg.protocol.client import INT8_MAX
 from noetl_pg.state import ExecutionView
 from noetl_pg.store.errors import ExecutionNotFound
 from noetl_pg.store.executions import ExecutionReader

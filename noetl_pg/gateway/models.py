@@ -16,8 +16,6 @@ from noetl_pg.protocol.client import (
     CancelPayload,
 )
 
-__all__ = ["INT4_MAX", "INT8_MAX", "CancelPayload"]
-
 
 def _start_forms(schema: dict[str, Any]) -> None:
     """A start gives its playbook at the top level or in `payload`, not both ways."""

@@ -36,7 +36,9 @@ STORABLE_VALUE = {
     ],
 }
 ASSETS_PATH = "/docs/assets"
-UNAUTHORIZED = "missing or wrong bearer token"
+UNAUTHORIZED = "missing, unknown or revoked bearer token"
+FORBIDDEN = "the token's role does not allow this (docs/security.md)"
+TOKEN_UNCHECKED = "the database is not reachable to check the token"
 
 
 def document_path(path: str) -> str:
@@ -117,11 +119,15 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
             }
         operation["responses"][str(status)] = answer
     if not endpoint.public:
-        operation["responses"]["401"] = {
+        error = {"application/json": {"schema": schemas.of(Error, "serialization")}}
+        responses = operation["responses"]
+        responses["401"] = {
             "description": UNAUTHORIZED,
-            "content": {"application/json": {"schema": schemas.of(Error, "serialization")}},
+            "content": error,
             "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
         }
+        responses["403"] = {"description": FORBIDDEN, "content": error}
+        responses.setdefault("503", {"description": TOKEN_UNCHECKED, "content": error})
     return operation
 
 

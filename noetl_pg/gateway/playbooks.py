@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from noetl_pg.dsl import PlaybookError
 from noetl_pg.gateway.errors import ApiError
-from noetl_pg.gateway.models import INT4_MAX, RegisterPlaybook
+from noetl_pg.gateway.models import RegisterPlaybook
 from noetl_pg.gateway.requests import (
     YAML_TYPES,
     media_type,
@@ -18,6 +18,7 @@ from noetl_pg.gateway.requests import (
     validate,
 )
 from noetl_pg.gateway.responses import Json
+from noetl_pg.protocol.client import INT4_MAX
 from noetl_pg.registration import register_playbook as register_version
 from noetl_pg.store.catalog import PlaybookCatalog
 from noetl_pg.store.errors import PlaybookNotFound

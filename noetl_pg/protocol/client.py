@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from noetl_pg.protocol.events import EventName
 
@@ -81,4 +81,3 @@ class CallDoneEvent(BaseModel):
 
 
 ClientEvent = Annotated[StartEvent | CancelEvent | CallDoneEvent, Field(discriminator="name")]
-CLIENT_EVENT = TypeAdapter(ClientEvent)

@@ -80,9 +80,13 @@ SELECT event_id, execution_id, event_type AS name, node_name AS step, status, pa
  LIMIT %(limit)s;
 
 -- name: list_execution_commands
--- One execution's commands (its rows of noetl.queue), oldest first.
+-- One execution's commands (its rows of noetl.queue), oldest first. The queue's older
+-- timestamps have no zone; read as the session's zone they were written in, they answer
+-- with an offset like every other time of the API.
 SELECT queue_id, execution_id, step, tool_kind, status, attempt, max_attempts, priority,
-       run_key, assigned_worker_id, created_at, updated_at, started_at, completed_at,
+       run_key, assigned_worker_id, created_at::timestamptz AS created_at,
+       updated_at::timestamptz AS updated_at, started_at::timestamptz AS started_at,
+       completed_at::timestamptz AS completed_at,
        available_at, lease_expires_at, last_error, tool_config, args
   FROM noetl.queue
  WHERE execution_id = %(execution_id)s

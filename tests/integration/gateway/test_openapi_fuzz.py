@@ -57,6 +57,14 @@ def test_the_gateway_answers_as_its_openapi_document_says(dsn, tmp_path):
             timeout=60,
         )
         assert register.status_code == 201, register.text
+        started = httpx.post(  # the execution schemathesis.toml names
+            f"{url}/api/v2/events",
+            params={"wait": 30},
+            json={"name": "workflow.start", "path": "examples/hello", "execution_id": "exec-fuzz"},
+            headers=headers,
+            timeout=60,
+        )
+        assert started.status_code == 200, started.text
         run = subprocess.run(
             schemathesis_command(url, TOKEN),
             cwd=tmp_path,
