@@ -38,6 +38,7 @@ ROUTES = [
     ),
     Route("/api/v2/executions/{execution_id}/cancel", events.cancel_execution, methods=["POST"]),
     Route("/api/v2/executions/{execution_id}/signals", signals.post_signal, methods=["POST"]),
+    Route("/api/v2/executions/{execution_id}/rerun", signals.post_rerun, methods=["POST"]),
     Route("/api/v2/queue", executions.get_queue, methods=["GET"]),
     Route("/api/v2/schedules", schedules.get_schedules, methods=["GET"]),
     Route("/api/v2/schedules/pause", schedules.pause_schedules, methods=["POST"]),

@@ -490,6 +490,29 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v2/executions/{execution_id}/rerun": {
+        "post": {
+            "summary": "Re-run a failed or cancelled execution from its failed steps",
+            "parameters": [EXECUTION_ID],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"from_step": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _json({"type": "object"}, "{execution_id: the new one, rerun_of}"),
+                "404": _error("no such execution"),
+                "409": _error("the execution is not failed or cancelled"),
+                "422": _error("no failed step to enter again, or a bad body"),
+            },
+        }
+    },
     "/api/v2/schedules": {
         "get": {
             "summary": "Every schedule with its next tick, fires and skips (?path= filters)",
