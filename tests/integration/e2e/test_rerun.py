@@ -10,6 +10,7 @@ import sys
 import httpx
 
 from tests.chaos.support import running_cluster
+from tests.integration.e2e.test_waits import ended
 from tests.support.catalog import register_playbook
 from tests.support.processes import wait_until
 
@@ -37,14 +38,6 @@ workflow:
     args: {n: "{{ start.n }}", ok: "{{ check.ok }}"}
     tool: {kind: noop}
 """
-
-
-def ended(conn, execution_id: str):
-    return conn.execute(
-        "SELECT status, result, error FROM noetl.execution"
-        " WHERE execution_id = %s AND status IN ('completed', 'failed', 'cancelled')",
-        [execution_id],
-    ).fetchone()
 
 
 def enters(conn, execution_id: str) -> list[str]:
