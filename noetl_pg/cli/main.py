@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "token",
     "signal",
     "schedule",
+    "rerun",
 ]
 
 

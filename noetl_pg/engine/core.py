@@ -144,7 +144,20 @@ def _start(
     reactor = _Reactor(new_state, playbook, event)
     if playbook.playbook.timeout is not None:
         reactor.reaction.deadlines.append(Deadline(event.execution_id, playbook.playbook.timeout))
-    reactor.schedule_enter("start", {})
+    rerun = payload.get("rerun")
+    if isinstance(rerun, dict):  # DSL.md section 10: carry the old run's results over
+        new_state.ctx = dict(rerun.get("ctx") or {})
+        new_state.step_results = dict(rerun.get("step_results") or {})
+        entries = list(rerun.get("steps") or [])
+        unknown = [s for s in entries if s not in playbook.playbook.steps]
+        if unknown or not entries:
+            return fail_execution(
+                None, event, f"rerun: the playbook has no step {', '.join(map(repr, unknown))}"
+            )
+    else:
+        entries = ["start"]
+    for step_name in entries:
+        reactor.schedule_enter(step_name, {})
     reactor.drain()
     reactor.finish_if_idle()
     return reactor.reaction

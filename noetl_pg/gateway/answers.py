@@ -182,6 +182,11 @@ class SignalSent(BaseModel):
     name: str
 
 
+class RerunStarted(BaseModel):
+    execution_id: str
+    rerun_of: str
+
+
 class Schedule(BaseModel):
     path: str
     name: str

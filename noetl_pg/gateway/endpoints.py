@@ -219,6 +219,23 @@ ENDPOINTS: list[Endpoint] = [
         params=(EXECUTION_ID,),
     ),
     Endpoint(
+        "POST",
+        "/api/v2/executions/{execution_id}/rerun",
+        signals.post_rerun,
+        "Re-run a failed execution from its failed steps (or `from_step`), as a new execution",
+        {
+            202: Reply("the new execution was started", answers.RerunStarted),
+            **BAD_BODY,
+            **NO_EXECUTION,
+            409: Reply("the execution has not failed or been cancelled"),
+            422: Reply("no such step, or nothing to re-run"),
+            **UNAVAILABLE,
+        },
+        body=signals.RerunIn,
+        body_required=False,
+        params=(EXECUTION_ID,),
+    ),
+    Endpoint(
         "GET",
         "/api/v2/schedules",
         schedules.get_schedules,

@@ -93,6 +93,8 @@ STORE_REFUSALS: dict[type[store.StoreError], tuple[int, str]] = {
     store.ExecutionNotFound: (404, "execution_not_found"),
     store.ExecutionExists: (409, "execution_exists"),
     store.ExecutionFinished: (409, "execution_finished"),
+    store.NotRerunnable: (409, "not_rerunnable"),
+    store.NothingToRerun: (422, "nothing_to_rerun"),
     store.LeaseNotHeld: (409, "lease_not_held"),
     store.CommandOfAnotherExecution: (422, "invalid_body"),
     store.IdempotencyKeyReused: (409, "idempotency_key_reused"),

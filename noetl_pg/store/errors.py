@@ -91,3 +91,17 @@ class IdempotencyKeyReused(StoreError):
 
     def __init__(self, key: str) -> None:
         super().__init__(details={"header": "Idempotency-Key"}, key=key)
+
+
+class NotRerunnable(StoreError):
+    """execution {execution_id!r} is {status}: only a failed or cancelled one can be re-run"""
+
+    def __init__(self, execution_id: str, status: str) -> None:
+        super().__init__(execution_id=execution_id, status=status)
+
+
+class NothingToRerun(StoreError):
+    """execution {execution_id!r} has no failed step to enter again; name one (from_step)"""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(execution_id=execution_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
 from noetl_pg.protocol import (
     TERMINAL,
@@ -77,11 +77,12 @@ async def send_signal(
     if row["status"] in TERMINAL:
         raise ExecutionFinished(execution_id, row["status"])
     cur = await conn.execute(
-        query("insert_signal"),
+        query("insert_client_event"),
         {
             "execution_id": execution_id,
-            "signal_event": EventName.SIGNAL,
-            "payload": json.dumps({**data, "name": name}),
+            "name": EventName.SIGNAL,
+            "step": None,
+            "payload": Jsonb({**data, "name": name}),
         },
     )
     found = await cur.fetchone()

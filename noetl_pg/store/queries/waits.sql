@@ -89,9 +89,3 @@ RETURNING event_id;
 -- name: execution_status
 -- Whether an execution exists and how it stands (a signal to it is refused otherwise).
 SELECT status FROM noetl.execution WHERE execution_id = %(execution_id)s;
-
--- name: insert_signal
--- A client's signal: an unprocessed `signal` event the engine records and a wait consumes.
-INSERT INTO noetl.event (execution_id, event_type, payload)
-VALUES (%(execution_id)s, %(signal_event)s::text, %(payload)s::jsonb)
-RETURNING event_id;
