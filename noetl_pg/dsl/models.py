@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from noetl_pg.protocol.retention import check_retention
 from noetl_pg.protocol.tools import KNOWN_TOOL_KINDS as KNOWN_TOOL_KINDS  # re-exported
 from noetl_pg.protocol.tools import parse_tool_config
 
@@ -263,6 +264,13 @@ class Playbook(_Model):
     workload: dict[str, Any] = Field(default_factory=dict)
     workbook: list[WorkbookEntry] = Field(default_factory=list)
     workflow: list[Step] = Field(min_length=1)
+    # How long its finished executions are kept (e.g. `7d`); NOETL_RETENTION when absent.
+    retention: str | None = None
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        return None if value is None else check_retention(value, where="retention")
 
     @field_validator("api_version")
     @classmethod

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from noetl_pg.engine.apply import EventApplier, storable_text
+from noetl_pg.engine.maintenance import MaintenanceLeader
 from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.config import resolve_dsn
 from noetl_pg.store.db import async_pool
@@ -45,6 +46,7 @@ class Engine:
         self.safety_interval = safety_interval
         self.notifier = Notifier(dsn, "noetl_event", name=self.engine_id)
         self.applier = EventApplier(batch_events=batch_events)
+        self.maintenance = MaintenanceLeader(dsn, self.engine_id)
         self._stopping = asyncio.Event()
         self._full = False
 
@@ -62,6 +64,7 @@ class Engine:
         )
         await pool.open(wait=False)
         self.notifier.start()
+        maintenance = asyncio.create_task(self.maintenance.run(self._stopping))
         log.info("engine %s started", self.engine_id)
         backoff = 0.1
         try:
@@ -79,6 +82,8 @@ class Engine:
                 if not self._stopping.is_set():
                     await self.notifier.wait(self.safety_interval)
         finally:
+            maintenance.cancel()
+            await asyncio.gather(maintenance, return_exceptions=True)
             await self.notifier.stop()
             await pool.close()
             log.info("engine %s stopped", self.engine_id)

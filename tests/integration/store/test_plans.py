@@ -105,6 +105,7 @@ HOT: dict[str, tuple[dict[str, Any], str | set[str]]] = {
         "idx_event_execution",
     ),
     "list_execution_commands": ({"execution_id": "exec-5000"}, "idx_queue_execution"),
+    "remove_expired_executions": ({"retention": "30d", "batch": 500}, "idx_execution_finished"),
 }
 
 
