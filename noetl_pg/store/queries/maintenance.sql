@@ -37,3 +37,38 @@ SELECT (SELECT count(*) FROM executions)::int AS executions,
 -- name: try_maintenance_lead
 -- Become the maintenance leader (a session lock: held until this connection ends).
 SELECT pg_try_advisory_lock(7003, 0) AS leader;
+
+-- name: archive_executions
+-- Finished executions that finished before a date, each with its events and commands,
+-- oldest first (read through a server-side cursor: the answer may be large).
+SELECT to_jsonb(x) AS execution,
+       (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.event_id), '[]'::jsonb)
+          FROM noetl.event e WHERE e.execution_id = x.execution_id) AS events,
+       (SELECT coalesce(jsonb_agg(to_jsonb(q) ORDER BY q.queue_id), '[]'::jsonb)
+          FROM noetl.queue q WHERE q.execution_id = x.execution_id) AS commands
+  FROM noetl.execution x
+ WHERE x.finished_at < %(before)s
+   AND x.status IN ('completed', 'failed', 'cancelled')
+ ORDER BY x.finished_at;
+
+-- name: restore_execution
+-- Put one archived execution back as it was (ids included); what is there already stays.
+WITH execution AS (
+    INSERT INTO noetl.execution
+    SELECT * FROM jsonb_populate_record(NULL::noetl.execution, %(execution)s::jsonb)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), events AS (
+    INSERT INTO noetl.event
+    SELECT * FROM jsonb_populate_recordset(NULL::noetl.event, %(events)s::jsonb)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), commands AS (
+    INSERT INTO noetl.queue
+    SELECT * FROM jsonb_populate_recordset(NULL::noetl.queue, %(commands)s::jsonb)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM execution)::int AS executions,
+       (SELECT count(*) FROM events)::int AS events,
+       (SELECT count(*) FROM commands)::int AS commands;

@@ -63,10 +63,12 @@ def _execution(
     )
 
 
-def _run(dsn: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`noetl-pg db maintain` of this worktree, as a process of its own."""
+def _run(
+    dsn: str, *args: str, action: str = "maintain", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`noetl-pg db <action>` of this worktree, as a process of its own."""
     return subprocess.run(
-        [sys.executable, "-m", "noetl_pg.cli", "db", "maintain", *args],
+        [sys.executable, "-m", "noetl_pg.cli", "db", action, *args],
         env={**os.environ, "NOETL_DSN": dsn, "PYTHONPATH": WORKTREE, **env},
         capture_output=True,
         text=True,
@@ -169,3 +171,49 @@ def test_db_maintain_refuses_a_bad_noetl_retention(dsn):
     assert done.returncode == 2
     assert "NOETL_RETENTION: retention must be a whole number and a unit" in done.stderr
     assert "'1y'" in done.stderr
+
+
+def _rows(conn, table: str, key: str) -> list[dict]:
+    return [
+        r["row"]
+        for r in conn.execute(f"SELECT to_jsonb(t) AS row FROM noetl.{table} t ORDER BY {key}")
+    ]
+
+
+def test_archive_and_restore_round_trip_finished_executions(dsn, conn, tmp_path):
+    _playbook(conn, "plain")
+    done = ExecutionStatus.COMPLETED
+    _execution(conn, "old-a", path="plain", status=done, age="40 days")
+    _execution(conn, "old-b", path="plain", status=ExecutionStatus.FAILED, age="50 days")
+    _execution(conn, "old-running", path="plain", status=ExecutionStatus.RUNNING, age="60 days")
+    _execution(conn, "recent", path="plain", status=done, age="1 day")
+    before = {
+        t: _rows(conn, t, k)
+        for t, k in (("execution", "execution_id"), ("event", "event_id"), ("queue", "queue_id"))
+    }
+    cutoff = conn.execute("SELECT (now() - interval '30 days')::date::text AS d").fetchone()["d"]
+    target = tmp_path / "old.jsonl.gz"
+
+    out = _run(dsn, "--to", str(target), "--before", cutoff, action="archive")
+    assert out.returncode == 0, out.stderr
+    assert "archived 2 executions, 6 events, 4 commands" in out.stdout
+    conn.execute("DELETE FROM noetl.event WHERE execution_id IN ('old-a', 'old-b')")
+    conn.execute("DELETE FROM noetl.queue WHERE execution_id IN ('old-a', 'old-b')")
+    conn.execute("DELETE FROM noetl.execution WHERE execution_id IN ('old-a', 'old-b')")
+
+    back = _run(dsn, str(target), action="restore")
+    assert back.returncode == 0, back.stderr
+    assert "restored 2 executions, 6 events, 4 commands" in back.stdout
+    after = {
+        t: _rows(conn, t, k)
+        for t, k in (("execution", "execution_id"), ("event", "event_id"), ("queue", "queue_id"))
+    }
+    assert after == before
+    unprocessed = conn.execute("SELECT count(*) AS n FROM noetl.event WHERE processed_at IS NULL")
+    assert unprocessed.fetchone()["n"] == 0
+
+
+def test_archive_refuses_a_bad_date(dsn, tmp_path):
+    out = _run(dsn, "--before", "last week", "--to", str(tmp_path / "x.gz"), action="archive")
+    assert out.returncode == 2
+    assert "not an ISO date or timestamp" in out.stderr
