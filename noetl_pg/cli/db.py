@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from noetl_pg.cli import maintain
 from noetl_pg.store.config import resolve_dsn
 from noetl_pg.store.migrations import (
     available_migrations,
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_status)
     dsn = actions.add_parser("dsn", help="print the DSN in use (starts the embedded server)")
     dsn.set_defaults(func=_dsn)
+    maintain.register(actions)
 
 
 def _upgrade(args: argparse.Namespace) -> int:

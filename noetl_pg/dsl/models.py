@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from noetl_pg.protocol.retention import check_retention
 from noetl_pg.protocol.tools import KNOWN_TOOL_KINDS as KNOWN_TOOL_KINDS  # re-exported
 from noetl_pg.protocol.tools import parse_tool_config
 
@@ -303,6 +304,13 @@ class Playbook(_Model):
     workflow: list[Step] = Field(min_length=1)
     timeout: float | None = Field(default=None, gt=0)  # seconds for the whole execution
     schedules: list[Schedule] = Field(default_factory=list)
+    # How long its finished executions are kept (e.g. `7d`); NOETL_RETENTION when absent.
+    retention: str | None = None
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        return None if value is None else check_retention(value, where="retention")
 
     @model_validator(mode="after")
     def _schedule_names(self) -> Playbook:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from noetl_pg.engine.apply import EventApplier, storable_text
+from noetl_pg.engine.leader import MaintenanceLeader
 from noetl_pg.engine.maintenance import maintain, next_due_in
 from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.config import resolve_dsn
@@ -46,6 +47,7 @@ class Engine:
         self.safety_interval = safety_interval
         self.notifier = Notifier(dsn, "noetl_event", name=self.engine_id)
         self.applier = EventApplier(batch_events=batch_events)
+        self.leader = MaintenanceLeader(dsn, self.engine_id)
         self._stopping = asyncio.Event()
         self._full = False
 
@@ -63,6 +65,7 @@ class Engine:
         )
         await pool.open(wait=False)
         self.notifier.start()
+        leading = asyncio.create_task(self.leader.run(self._stopping))
         log.info("engine %s started", self.engine_id)
         backoff = 0.1
         try:
@@ -82,6 +85,8 @@ class Engine:
                 if not self._stopping.is_set():
                     await self.notifier.wait(pause)
         finally:
+            leading.cancel()
+            await asyncio.gather(leading, return_exceptions=True)
             await self.notifier.stop()
             await pool.close()
             log.info("engine %s stopped", self.engine_id)

@@ -138,7 +138,12 @@ def test_start_with_conflicting_top_level_and_payload_values_is_422(api, conn):
 def test_names_clients_may_not_send_are_422_listing_the_allowed_ones(api, conn, name):
     response = api.post(EVENTS, json={"name": name, "execution_id": "exec-1", "payload": {}})
     error = assert_error(response, 422, "unknown_event")
-    assert error["details"]["allowed"] == ["workflow.start", "workflow.cancel", "call.done", "signal"]
+    assert error["details"]["allowed"] == [
+        "workflow.start",
+        "workflow.cancel",
+        "call.done",
+        "signal",
+    ]
     assert name in error["message"]
     assert count(conn, "event") == 0
 

@@ -80,7 +80,7 @@ def test_unknown_top_level_key():
     )
     assert only(text) == (
         "pb.yaml:5:1: steps: unknown top-level key `steps`; expected one of: "
-        "apiVersion, kind, metadata, workload, workbook, workflow, timeout, schedules"
+        "apiVersion, kind, metadata, workload, workbook, workflow, timeout, schedules, retention"
     )
 
 

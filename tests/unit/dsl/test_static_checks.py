@@ -279,3 +279,14 @@ def test_metadata_is_free_form_beyond_name_path_and_version():
     )
     assert pb.metadata.model_extra == {"labels": {"team": "data"}, "owner": "ops"}
     assert pb.metadata.path == "t"
+
+
+def test_a_retention_is_a_number_and_a_unit():
+    problem = only("  - step: start\n    tool: {kind: noop}\n    next: end\n", "retention: soon\n")
+    assert problem.field == "retention"
+    assert "retention must be a whole number and a unit" in problem.message
+    assert "'soon'" in problem.message
+
+
+def test_a_retention_is_kept_as_written():
+    parses("  - step: start\n    tool: {kind: noop}\n    next: end\n", "retention: 7d\n")

@@ -1,0 +1,102 @@
+"""The maintenance leader: one engine at a time (a session advisory lock) re-claims expired
+leases and removes history past its retention (docs/operating.md). (Deadlines, waits and
+schedules are rows every engine scans with SKIP LOCKED: `engine/maintenance.py`.)
+
+Leadership is a session advisory lock on a connection of its own: when the leader's
+process dies its connection ends, the lock is free, and the next engine to try takes
+over. Every pass is a few bounded statements, so a pass never holds locks for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import psycopg
+
+from noetl_pg.protocol.retention import deployment_retention
+from noetl_pg.store.db import connect_async
+from noetl_pg.store.queries import query
+
+log = logging.getLogger("noetl_pg.maintenance")
+
+BATCH = 500  # executions removed per statement
+MAX_BATCHES = 20  # per pass: the rest waits for the next pass
+
+
+@dataclass
+class PassReport:
+    """What one pass did."""
+
+    leases_retried: int = 0
+    leases_failed: int = 0
+    executions_removed: int = 0
+    events_removed: int = 0
+    commands_removed: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"expired leases: {self.leases_retried} retried, {self.leases_failed} failed",
+            f"removed past retention: {self.executions_removed} executions, "
+            f"{self.events_removed} events, {self.commands_removed} commands",
+        ]
+
+
+async def run_pass(
+    conn: psycopg.AsyncConnection, *, retention: str | None = None, batch: int = BATCH
+) -> PassReport:
+    """One pass on an autocommit connection: each statement is its own transaction."""
+    report = PassReport()
+    row = await (await conn.execute(query("reclaim_expired_leases"))).fetchone()
+    report.leases_retried, report.leases_failed = row["retried"], row["failed"]
+    params = {"retention": retention or deployment_retention(), "batch": batch}
+    for _ in range(MAX_BATCHES):
+        row = await (await conn.execute(query("remove_expired_executions"), params)).fetchone()
+        report.executions_removed += row["executions"]
+        report.events_removed += row["events"]
+        report.commands_removed += row["commands"]
+        if row["executions"] < batch:
+            break
+    return report
+
+
+class MaintenanceLeader:
+    """Runs passes every `interval` seconds while this process holds the leadership."""
+
+    def __init__(self, dsn: str, name: str, *, interval: float = 5.0) -> None:
+        self.dsn = dsn
+        self.name = name
+        self.interval = interval
+        self.leading = asyncio.Event()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                async with await connect_async(
+                    self.dsn, autocommit=True, application_name=f"{self.name}-maintenance"
+                ) as conn:
+                    await self._lead(conn, stopping)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                log.warning("maintenance: database unavailable (%s)", exc)
+            self.leading.clear()
+            await _wait(stopping, self.interval)
+
+    async def _lead(self, conn: psycopg.AsyncConnection, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            if not self.leading.is_set():
+                row = await (await conn.execute(query("try_maintenance_lead"))).fetchone()
+                if row["leader"]:
+                    log.info("%s is the maintenance leader", self.name)
+                    self.leading.set()
+            if self.leading.is_set():
+                report = await run_pass(conn)
+                if report.leases_retried or report.leases_failed or report.executions_removed:
+                    log.info("maintenance: %s", "; ".join(report.lines()))
+            await _wait(stopping, self.interval)
+
+
+async def _wait(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
