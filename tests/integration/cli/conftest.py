@@ -27,6 +27,8 @@ def cli_env(dsn: str | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NOETL_DSN", "NOETL_API_TOKEN")}
     if dsn is not None:
         env["NOETL_DSN"] = dsn
+    # The console script imports whichever checkout is installed; this one's code comes first.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
 

@@ -69,7 +69,7 @@ def test_status_events_and_ps_of_finished_executions(dsn, tmp_path):
 
     failed_status = noetl("status", failed["execution_id"], dsn=dsn)
     assert "status      failed" in failed_status.stdout
-    assert "error       step 'start': kaboom" in failed_status.stdout
+    assert "error       step 'start': ValueError: kaboom at line 2" in failed_status.stdout
 
     timeline = noetl("events", ok["execution_id"], dsn=dsn).stdout.splitlines()
     names = [line.split()[2] for line in timeline[1:]]

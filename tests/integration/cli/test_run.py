@@ -71,7 +71,7 @@ def test_a_failing_playbook_exits_1_with_the_step_and_error(dsn, tmp_path):
     assert done.returncode == 1
     assert "explode: failed in " in done.stdout
     assert "ValueError: kaboom" in done.stdout
-    assert "failed: step 'explode': kaboom" in done.stdout
+    assert "failed: step 'explode': ValueError: kaboom at line 2" in done.stdout
     assert "end: started" not in done.stdout
 
 
@@ -89,7 +89,7 @@ def test_json_prints_only_the_final_document(dsn, tmp_path):
     assert failed.returncode == 1
     document = json.loads(failed.stdout)
     assert document["status"] == "failed"
-    assert document["error"] == "step 'explode': kaboom"
+    assert document["error"] == "step 'explode': ValueError: kaboom at line 2"
 
 
 def test_an_invalid_playbook_is_reported_with_file_and_line(dsn, tmp_path):
