@@ -170,3 +170,31 @@ def test_dev_serves_the_gateway_and_run_uses_it(dsn):
     assert dev.returncode == 0, errors
     assert "noetl-pg dev: stopped" in rest
     assert "Traceback" not in errors
+
+
+DUCK = """\
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: duck, path: tests/duck}
+workload: {n: 41}
+workflow:
+  - step: start
+    tool:
+      kind: duckdb
+      query: SELECT $n + 1 AS answer
+      params: {n: "{{ workload.n }}"}
+    next: end
+  - step: end
+    tool:
+      kind: python
+      code: |
+        def main(input_data):
+            return input_data
+    args: {answer: "{{ start.rows[0].answer }}"}
+"""
+
+
+def test_a_duckdb_step_feeds_a_python_main_of_the_whole_mapping(dsn, tmp_path):
+    done = noetl("run", write(tmp_path, "duck.yaml", DUCK), dsn=dsn)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert printed_result(done.stdout) == {"answer": 42}
