@@ -95,7 +95,7 @@ def test_json_prints_only_the_final_document(dsn, tmp_path):
 def test_an_invalid_playbook_is_reported_with_file_and_line(dsn, tmp_path):
     path = write(tmp_path, "bad.yaml", FAILING.replace("next: end", "next: ned"))
     done = noetl("run", path, dsn=dsn)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert f"{path}:" in done.stderr and "ned" in done.stderr
 
 
