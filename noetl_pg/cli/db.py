@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from noetl_pg.cli.exits import Exit
+from noetl_pg.cli.parsing import command_parser
 from noetl_pg.cli.run import redact
 from noetl_pg.store.config import noetl_home, resolve_dsn
 from noetl_pg.store.embedded import (
@@ -33,8 +34,8 @@ from noetl_pg.store.migrations import (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "db", help="the database: start, stop, status, upgrade, dsn", description=__doc__
+    parser = command_parser(
+        subparsers, "db", "the database: start, stop, status, upgrade, dsn", __doc__
     )
     actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     start = actions.add_parser(

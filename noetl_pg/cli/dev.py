@@ -19,17 +19,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from noetl_pg.cli.exits import Exit
+from noetl_pg.cli.parsing import command_parser
 from noetl_pg.cli.run import redact
 
 CHECK_SECONDS = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = command_parser(
+        subparsers,
         "dev",
-        help="gateway + engine + workers in one process (Ctrl-C stops everything)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "gateway + engine + workers in one process (Ctrl-C stops everything)",
+        __doc__,
     )
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="gateway port (8000; 0: any)")

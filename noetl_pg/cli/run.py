@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from noetl_pg.cli.dbclient import REFUSALS, DatabaseClient
 from noetl_pg.cli.exits import Exit
+from noetl_pg.cli.parsing import command_parser
 from noetl_pg.cli.progress import ENDINGS, Progress, error_text
 from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
 from noetl_pg.protocol import TERMINAL, ExecutionStatus
@@ -39,11 +40,11 @@ CANCEL_WAIT = 3.0  # after Ctrl-C, how long the in-process engine gets to apply 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = command_parser(
+        subparsers,
         "run",
-        help="run a playbook end to end with live progress (engine and worker in-process)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run a playbook end to end with live progress (engine and worker in-process)",
+        __doc__,
     )
     parser.add_argument("file", metavar="PLAYBOOK.yaml", help="the playbook to run")
     add_set_argument(parser)

@@ -48,6 +48,18 @@ def noetl(
     )
 
 
+def spawn(*args: str, dsn: str | None) -> subprocess.Popen[str]:
+    """Start `noetl-pg ARGS` (stdout and stderr piped) and return at once."""
+    return subprocess.Popen(
+        [*noetl_command(), *args],
+        env=cli_env(dsn),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def printed_result(stdout: str) -> Any:
     """The result `noetl-pg run` prints after its `result:` line."""
     marker = "\nresult:\n"

@@ -8,19 +8,7 @@ import subprocess
 from importlib import metadata
 
 from noetl_pg.store.embedded import server_dir
-from tests.integration.cli.conftest import DEADLINE, ROOT, cli_env, noetl, noetl_command
-
-
-def engine(dsn: str) -> subprocess.Popen[str]:
-    """A real engine and worker (`noetl-pg dev` on any port) for `start` to wait on."""
-    return subprocess.Popen(
-        [*noetl_command(), "dev", "--port", "0"],
-        env=cli_env(dsn),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+from tests.integration.cli.conftest import DEADLINE, ROOT, cli_env, noetl, spawn
 
 
 def stop(process: subprocess.Popen[str]) -> str:
@@ -68,14 +56,8 @@ def test_start_with_id_wait_follow_and_events_follow_and_ps_path(dsn):
     # Before any engine runs: `events --follow` is waiting for the ending.
     pending = noetl("start", "examples/hello", "--id", "exec-cli-follow", dsn=dsn)
     assert pending.stdout.strip() == "exec-cli-follow"
-    follower = subprocess.Popen(
-        [*noetl_command(), "events", "exec-cli-follow", "--follow"],
-        env=cli_env(dsn),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    running = engine(dsn)
+    follower = spawn("events", "exec-cli-follow", "--follow", dsn=dsn)
+    running = spawn("dev", "--port", "0", dsn=dsn)  # a real engine and worker
     try:
         waited = noetl("start", "examples/hello", "--id", "exec-cli-wait", "--wait", dsn=dsn)
         followed = noetl("start", "examples/hello", "--follow", "--set", "name=ada", dsn=dsn)

@@ -15,6 +15,7 @@ from tests.integration.cli.conftest import (
     noetl,
     noetl_command,
     printed_result,
+    spawn,
 )
 
 FAILING = """\
@@ -140,14 +141,7 @@ def test_ctrl_c_cancels_stops_cleanly_and_exits_130(dsn, tmp_path):
 
 
 def test_dev_serves_the_gateway_and_run_uses_it(dsn):
-    dev = subprocess.Popen(
-        [*noetl_command(), "dev", "--port", "0"],
-        env=cli_env(dsn),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    dev = spawn("dev", "--port", "0", dsn=dsn)
     try:
         assert dev.stdout is not None
         url = None
