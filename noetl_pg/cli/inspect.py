@@ -8,7 +8,6 @@ gateway's read endpoints; `--json` prints what those endpoints would answer.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -19,9 +18,11 @@ from noetl_pg.cli.dbclient import DatabaseClient, database_dsn
 from noetl_pg.cli.exits import Exit, guarded
 from noetl_pg.cli.progress import ENDINGS, error_text
 from noetl_pg.protocol import TERMINAL, ExecutionStatus
+from noetl_pg.store.notifier import Notifier
 
 PAGE = 1000
-FOLLOW_SECONDS = 0.2  # `events --follow`: how often to look for new events
+EVENT_CHANNEL = "noetl_event"  # NOTIFY'd by every event insert (sql/001_schema.sql)
+FOLLOW_SAFETY = 5.0  # `events --follow`: look again this often even without a notification
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -114,18 +115,27 @@ async def _events(client: DatabaseClient, args: argparse.Namespace) -> int:
         print(f"no execution {args.execution_id!r}", file=sys.stderr)
         return Exit.NOT_FOUND
     origin = rows[0]["created_at"] if rows else None
+    after = 0
     if not args.json:
         print(f"{'time':>9}  {'event':>5}  {'name':<18} {'step':<16} {'status':<10} payload")
-    while True:
-        for row in rows:
-            origin = origin or row["created_at"]
-            _print_event(row, origin, args)
-        sys.stdout.flush()
-        ended = any(row["name"] in ENDINGS for row in rows)
-        if not args.follow or ended or await _finished(client, args.execution_id, rows):
-            return Exit.OK
-        await asyncio.sleep(FOLLOW_SECONDS)
-        rows = await _new_events(client, args.execution_id, rows[-1]["event_id"] if rows else 0)
+    notifier = Notifier(client.dsn, EVENT_CHANNEL, name="noetl-cli") if args.follow else None
+    if notifier is not None:
+        notifier.start()  # woken by each new event, not a polling loop
+    try:
+        while True:
+            for row in rows:
+                origin = origin or row["created_at"]
+                _print_event(row, origin, args)
+            sys.stdout.flush()
+            ended = any(row["name"] in ENDINGS for row in rows)
+            if notifier is None or ended or await _finished(client, args.execution_id, rows):
+                return Exit.OK
+            await notifier.wait(FOLLOW_SAFETY)
+            after = rows[-1]["event_id"] if rows else after
+            rows = await _new_events(client, args.execution_id, after)
+    finally:
+        if notifier is not None:
+            await notifier.stop()
 
 
 async def _new_events(client: DatabaseClient, execution_id: str, after: int) -> list[dict]:
