@@ -2,25 +2,17 @@
 
 They write through the same store code as the gateway (a catalog version, a
 `workflow.start` or a `workflow.cancel` event) straight into the database; running
-engines pick it up. A refusal is printed with its reason and exits 1.
+engines pick it up. A refusal is printed with its reason; exit codes: `cli/exits.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import psycopg
-
-from noetl_pg.cli.dbclient import (
-    REFUSALS,
-    DatabaseClient,
-    database_dsn,
-    explain_database_error,
-)
+from noetl_pg.cli.dbclient import DatabaseClient, database_dsn
+from noetl_pg.cli.exits import Exit, guarded
 from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
 
 
@@ -34,8 +26,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     start.add_argument("path", metavar="PATH", help="the playbook's catalog path")
     start.add_argument("--version", type=int, help="catalog version (default: the latest)")
+    start.add_argument("--id", metavar="ID", help="the execution id to use (default: a new one)")
     add_set_argument(start)
-    start.set_defaults(func=_start)
+    wait = start.add_mutually_exclusive_group()
+    wait.add_argument(
+        "--wait", action="store_true", help="wait for the end; exit status as `run`'s"
+    )
+    wait.add_argument(
+        "--follow", action="store_true", help="show its events live until the end (as `run`)"
+    )
+    start.add_argument(
+        "--timeout", type=float, metavar="S", help="with --wait/--follow: give up after S seconds"
+    )
+    start.add_argument(
+        "--json", action="store_true", help="with --wait: the final document as JSON"
+    )
+    start.set_defaults(func=_start, gateway=None)
 
     cancel = subparsers.add_parser("cancel", help="stop an execution (no new commands)")
     cancel.add_argument("execution_id", metavar="ID")
@@ -52,7 +58,7 @@ def _register(args: argparse.Namespace) -> int:
             texts[name] = Path(name).read_text()
         except OSError as exc:
             print(f"{name}: cannot read: {exc.strerror or exc}", file=sys.stderr)
-            return 2
+            return Exit.USAGE
 
     async def run() -> int:
         failed = False
@@ -67,9 +73,9 @@ def _register(args: argparse.Namespace) -> int:
                     continue
                 state = "registered" if done.created else "unchanged (identical text)"
                 print(f"{done.path} version {done.version}: {state}")
-        return 1 if failed else 0
+        return Exit.USAGE if failed else Exit.OK
 
-    return guarded(args, run)
+    return guarded(args.command, run)
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -77,14 +83,22 @@ def _start(args: argparse.Namespace) -> int:
         workload = parse_sets(args.sets)
     except WorkloadError as exc:
         print(f"noetl-pg start: {exc}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
 
     async def run() -> int:
-        async with DatabaseClient(database_dsn()) as client:
-            print(await client.start(args.path, args.version, workload))
-        return 0
+        from noetl_pg.cli.run import Runner
 
-    return guarded(args, run)
+        async with DatabaseClient(database_dsn()) as client:
+            execution_id = await client.start(args.path, args.version, workload, args.id)
+            if not (args.wait or args.follow):
+                print(execution_id)
+                return Exit.OK
+            runner = Runner(args, "", workload)
+            runner.show_events = args.follow and not args.json
+            runner.say(f"started {execution_id}; waiting for a running engine to finish it")
+            return await runner.watch(client, execution_id)
+
+    return guarded(args.command, run)
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -94,16 +108,4 @@ def _cancel(args: argparse.Namespace) -> int:
         print(f"cancel requested for {args.execution_id}")
         return 0
 
-    return guarded(args, run)
-
-
-def guarded(args: argparse.Namespace, run: Callable[[], Awaitable[int]]) -> int:
-    """Run one command's coroutine; a refusal or a database error is one line and exit 1."""
-    try:
-        return asyncio.run(run())
-    except REFUSALS as exc:
-        print(f"noetl-pg {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except psycopg.Error as exc:
-        print(f"noetl-pg {args.command}: {explain_database_error(exc)}", file=sys.stderr)
-        return 1
+    return guarded(args.command, run)

@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 from noetl_pg.cli.gatewayclient import GatewayError
 from noetl_pg.protocol import ExecutionStatus
 from noetl_pg.state import ExecutionView
-from noetl_pg.store.catalog import Registered
+from noetl_pg.store.catalog import PlaybookCatalog, Registered
 from noetl_pg.store.config import resolve_dsn
 from noetl_pg.store.control import ClientEvents
 from noetl_pg.store.db import connect_async
@@ -85,8 +85,18 @@ class DatabaseClient:
         """Events after `after`, in order: event_id, name, step, status, payload, created_at..."""
         return await ExecutionReader(self.conn).events_of(execution_id, after=after, limit=limit)
 
-    async def executions(self, status: ExecutionStatus | None, limit: int) -> list[dict[str, Any]]:
-        return await ExecutionReader(self.conn).executions(status=status, limit=limit)
+    async def executions(
+        self, status: ExecutionStatus | None, limit: int, path: str | None = None
+    ) -> list[dict[str, Any]]:
+        return await ExecutionReader(self.conn).executions(status=status, path=path, limit=limit)
+
+    async def playbooks(self) -> list[dict[str, Any]]:
+        """The latest version of every registered path."""
+        return await PlaybookCatalog(self.conn).latest_playbooks()
+
+    async def playbook(self, path: str, version: int | None) -> dict[str, Any] | None:
+        """One version (the latest when `version` is None) with its YAML text, or None."""
+        return await PlaybookCatalog(self.conn).playbook(path, version)
 
 
 def database_dsn() -> str:

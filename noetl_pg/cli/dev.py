@@ -18,17 +18,19 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from noetl_pg.cli.exits import Exit
+from noetl_pg.cli.parsing import command_parser
 from noetl_pg.cli.run import redact
 
 CHECK_SECONDS = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = command_parser(
+        subparsers,
         "dev",
-        help="gateway + engine + workers in one process (Ctrl-C stops everything)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "gateway + engine + workers in one process (Ctrl-C stops everything)",
+        __doc__,
     )
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="gateway port (8000; 0: any)")
@@ -52,7 +54,7 @@ def _uvicorn_server(config: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.concurrency < 1:
         print("noetl-pg dev: --workers and --concurrency must be at least 1", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     try:
         listener = socket.create_server((args.host, args.port), reuse_port=False)
     except OSError as exc:
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             " (choose another with --port)",
             file=sys.stderr,
         )
-        return 2
+        return Exit.USAGE
     from noetl_pg.store.config import resolve_dsn
     from noetl_pg.store.migrations import upgrade
 
@@ -125,13 +127,13 @@ async def _serve(args: argparse.Namespace, dsn: str, listener: socket.socket) ->
 
 
 def _announce(args: argparse.Namespace, url: str, dsn: str) -> None:
-    shown = redact(dsn) if os.environ.get("NOETL_DSN") else dsn
     workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
     print(
         f"noetl-pg dev: gateway, engine and {workers} (concurrency {args.concurrency})"
         " in one process\n"
+        f"  console   {url}/ui\n"
         f"  gateway   {url}  (API docs: {url}/docs, health: {url}/api/v2/health)\n"
-        f"  database  {shown}\n"
+        f"  database  {redact(dsn)}  (the password: `noetl-pg db dsn`)\n"
         f"  try       noetl-pg run --gateway {url} examples/hello.yaml\n"
         "            noetl-pg ps   (same NOETL_DSN, or none: the same embedded server)\n"
         "Ctrl-C stops everything.",

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import yaml
 
+from noetl_pg.cli.parsing import command_parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = command_parser(
+        subparsers,
         "migrate",
-        help="rewrite v1 and NoETL playbooks into this dialect; warnings go to stderr",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "rewrite v1 and NoETL playbooks into this dialect; warnings go to stderr",
+        __doc__,
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="playbook YAML files or dirs")
     parser.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")

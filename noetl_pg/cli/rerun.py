@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from noetl_pg.cli.control import guarded
 from noetl_pg.cli.dbclient import DatabaseClient, database_dsn
+from noetl_pg.cli.exits import guarded
 from noetl_pg.store.rerun import rerun
 
 
@@ -25,4 +25,4 @@ def _rerun(args: argparse.Namespace) -> int:
             print(await rerun(client.conn, args.execution_id, args.from_step))
         return 0
 
-    return guarded(args, run)
+    return guarded(args.command, run)

@@ -5,7 +5,8 @@ the embedded server) is migrated, an engine and a worker start as asyncio tasks,
 playbook is registered and started, and its events are followed until it ends. With
 `--gateway URL` the command only talks HTTP to a running deployment.
 
-Exit status: 0 completed, 1 failed (or cancelled, or timed out), 2 bad input, 130 Ctrl-C.
+Exit status: 0 completed, 1 failed (or cancelled, or timed out), 2 bad input (an invalid
+playbook too), 130 Ctrl-C, 143 SIGTERM (`noetl_pg/cli/exits.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from noetl_pg.cli.dbclient import REFUSALS, DatabaseClient
+from noetl_pg.cli.exits import Exit
+from noetl_pg.cli.parsing import command_parser
 from noetl_pg.cli.progress import ENDINGS, Progress, error_text, warning_line
 from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
 from noetl_pg.protocol import TERMINAL, ExecutionStatus
@@ -33,15 +37,14 @@ from noetl_pg.protocol import TERMINAL, ExecutionStatus
 POLL_SECONDS = 0.05
 STATE_EVERY = 0.5  # also read the state, for a start the engine refused (no events follow)
 CANCEL_WAIT = 3.0  # after Ctrl-C, how long the in-process engine gets to apply the cancel
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = command_parser(
+        subparsers,
         "run",
-        help="run a playbook end to end with live progress (engine and worker in-process)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run a playbook end to end with live progress (engine and worker in-process)",
+        __doc__,
     )
     parser.add_argument("file", metavar="PLAYBOOK.yaml", help="the playbook to run")
     add_set_argument(parser)
@@ -91,27 +94,27 @@ def run(args: argparse.Namespace) -> int:
         text = Path(args.file).read_text()
     except OSError as exc:
         print(f"{args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return Exit.USAGE
     try:
         parse_playbook(text, source=args.file)
         workload = parse_sets(args.sets)
     except PlaybookError as exc:
         for problem in exc.problems:
             print(problem.format(), file=sys.stderr)
-        return EXIT_FAILED
+        return Exit.USAGE
     except WorkloadError as exc:
         print(f"noetl-pg run: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return Exit.USAGE
     if args.workers < 1:
         print("noetl-pg run: --workers must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
+        return Exit.USAGE
 
     runner = Runner(args, text, workload)
     try:
         return asyncio.run(runner.main())
     except REFUSALS as exc:
         print(f"noetl-pg run: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return Exit.FAILED
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -124,6 +127,7 @@ class Runner:
         self.text = text
         self.workload = workload
         self.progress = Progress(sys.stdout, live=not args.json and sys.stdout.isatty())
+        self.show_events = not args.json
         self.stop_signal: int | None = None
         self._wake = asyncio.Event()
 
@@ -132,19 +136,31 @@ class Runner:
             self.progress.say(text)
 
     async def main(self) -> int:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self._interrupt, signum)
-        try:
+        with self._signals():
             if self.args.gateway:
                 ending = await self._via_gateway(self.args.gateway)
             else:
                 ending = await self._in_process()
+        return self._report(ending)
+
+    async def watch(self, client: Any, execution_id: str) -> int:
+        """Follow an execution that runs elsewhere (`start --wait/--follow`) to its end;
+        a Ctrl-C stops the watching, not the execution."""
+        with self._signals():
+            ending = await self._follow(client, execution_id)
+        return self._report(ending)
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._interrupt, signum)
+        try:
+            yield
         finally:
             self.progress.close()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
-        return self._report(ending)
 
     def _interrupt(self, signum: int) -> None:
         if self.stop_signal is None:
@@ -232,7 +248,7 @@ class Runner:
                 return RunEnding(execution_id, ExecutionStatus.RUNNING, timed_out=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            if not self.args.json:
+            if self.show_events:
                 self.progress.tick()
 
     async def _drain_events(self, client: Any, execution_id: str) -> bool:
@@ -243,7 +259,7 @@ class Runner:
             for row in rows:
                 self._after = row["event_id"]
                 ended = ended or row["name"] in ENDINGS
-                if not self.args.json:
+                if self.show_events:
                     self.progress.event(row)
             if len(rows) < 1000:
                 return ended
@@ -261,8 +277,8 @@ class Runner:
             self._show(ending)
         sys.stdout.flush()
         if ending.interrupted:
-            return EXIT_INTERRUPTED if self.stop_signal == signal.SIGINT else 128 + signal.SIGTERM
-        return EXIT_OK if ending.status == ExecutionStatus.COMPLETED else EXIT_FAILED
+            return Exit.INTERRUPTED if self.stop_signal == signal.SIGINT else Exit.TERMINATED
+        return Exit.OK if ending.status == ExecutionStatus.COMPLETED else Exit.FAILED
 
     def _show(self, ending: RunEnding) -> None:
         """The ending for a person: warnings first (never only stored), then result or error."""

@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from noetl_pg.cli.control import guarded
 from noetl_pg.cli.dbclient import DatabaseClient, database_dsn
+from noetl_pg.cli.exits import guarded
 from noetl_pg.store.schedules import list_schedules, set_paused
 
 COLUMNS = ("path", "name", "paused", "next_fire_at", "last_fired_at", "fires", "skipped")
@@ -42,7 +42,7 @@ def _list(args: argparse.Namespace) -> int:
                 print("  ".join(f"{column}={row[column]}" for column in COLUMNS))
         return 0
 
-    return guarded(args, run)
+    return guarded(args.command, run)
 
 
 def _change(args: argparse.Namespace) -> int:
@@ -57,4 +57,4 @@ def _change(args: argparse.Namespace) -> int:
             print(f"{row['path']} {row['name']}: {'paused' if row['paused'] else 'resumed'}")
         return 0
 
-    return guarded(args, run)
+    return guarded(args.command, run)

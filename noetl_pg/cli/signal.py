@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from noetl_pg.cli.control import guarded
 from noetl_pg.cli.dbclient import DatabaseClient, database_dsn
+from noetl_pg.cli.exits import guarded
 from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
 from noetl_pg.store.waits import send_signal
 
@@ -37,4 +37,4 @@ def _signal(args: argparse.Namespace) -> int:
         print(f"signal {args.name!r} sent to {args.execution_id} (event {event_id})")
         return 0
 
-    return guarded(args, run)
+    return guarded(args.command, run)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from noetl_pg.cli.control import guarded
 from noetl_pg.cli.dbclient import DatabaseClient, database_dsn
+from noetl_pg.cli.exits import guarded
 from noetl_pg.protocol.roles import Role
 from noetl_pg.store.tokens import TokenStore
 
@@ -37,7 +37,7 @@ def _create(args: argparse.Namespace) -> int:
         print(f"token {made.token_id} ({made.role}): shown once, keep it now", flush=True)
         return 0
 
-    return guarded(args, run)
+    return guarded(args.command, run)
 
 
 def _revoke(args: argparse.Namespace) -> int:
@@ -50,7 +50,7 @@ def _revoke(args: argparse.Namespace) -> int:
         print(f"token {args.token_id} revoked at {revoked['revoked_at']:%Y-%m-%d %H:%M:%S%z}")
         return 0
 
-    return guarded(args, run)
+    return guarded(args.command, run)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -67,4 +67,4 @@ def _list(args: argparse.Namespace) -> int:
                 print(f"{row['token_id']}  {row['role']:<7} {revoked:<22} {row['name']}")
         return 0
 
-    return guarded(args, run)
+    return guarded(args.command, run)

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from noetl_pg.protocol.tools import OWN_ERRORS as TOOL_CONFIG_ERRORS
+from noetl_pg.protocol.tools import SQL_TEXT_KINDS
 
 from .models import (
     KNOWN_TOOL_KINDS,
@@ -381,7 +382,7 @@ class _Checker:
             if not isinstance(raw, dict) or not isinstance(raw.get("tool"), dict):
                 continue
             tool = raw["tool"]
-            if tool.get("kind") != "postgres" or tool.get("template_sql") is True:
+            if tool.get("kind") not in SQL_TEXT_KINDS or tool.get("template_sql") is True:
                 continue
             case = raw.get("case") if isinstance(raw.get("case"), list) else []
             base: Path = ("workflow", index)

@@ -757,5 +757,8 @@ def _kind(error: Any) -> dict[str, Any]:
 
 def _message(error: Any) -> str:
     if isinstance(error, dict):
-        return str(error.get("message") or error)
+        text = str(error.get("message") or error)
+        if error.get("type"):  # a python step's exception: `KeyError: 'b' at line 3`
+            text = f"{error['type']}: {text}"
+        return f"{text} at line {error['line']}" if error.get("line") else text
     return str(error)

@@ -34,6 +34,10 @@ UNKNOWN_KIND = "tool_kind_unknown"
 OWN_ERRORS = frozenset({UNKNOWN_KIND, UNKNOWN_FIELD, MISSING_FIELD, BAD_CONFIG})
 
 KNOWN_TOOL_KINDS: tuple[str, ...] = tuple(KINDS)
+# The kinds whose SQL text is not a template unless the step says `template_sql: true`.
+SQL_TEXT_KINDS: frozenset[str] = frozenset(
+    name for name, kind in KINDS.items() if "template_sql" in kind.config.model_fields
+)
 
 
 def unknown_kind_message(kind: Any) -> str:

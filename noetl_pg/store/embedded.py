@@ -96,6 +96,27 @@ def ensure_embedded_server(home: Path, *, announce: bool = True) -> EmbeddedServ
     return server
 
 
+def running_embedded_server(home: Path) -> EmbeddedServer | None:
+    """The embedded server under `home` when it is running (never starts one)."""
+    home = Path(home).absolute()
+    port_file = home / "port"
+    if not (_is_running(home) and port_file.exists()):
+        return None
+    return EmbeddedServer(home=home, port=int(port_file.read_text()), password=_password(home))
+
+
+def stop_embedded_server(home: Path) -> EmbeddedServer | None:
+    """Stop the embedded server under `home` cleanly (`pg_ctl stop -m fast`: sessions are
+    ended, the data is checkpointed); the server it stopped, or None if none was running."""
+    if not Path(home).is_dir():
+        return None
+    with _file_lock(Path(home).absolute() / "server.lock"):
+        server = running_embedded_server(home)
+        if server is not None:
+            server.stop("fast")
+    return server
+
+
 def _password(home: Path) -> str:
     path = home / "password"
     if not path.exists():

@@ -1,4 +1,4 @@
-"""The child side of the python tool: a long-lived interpreter that runs `main(**args)`.
+"""The child side of the python tool: a long-lived interpreter that runs `main(...)`.
 
 Run as a script (it imports nothing from noetl_pg). Requests and replies are JSON
 documents, each preceded by its length (8 bytes, big-endian), on the original stdin and
@@ -23,6 +23,7 @@ import traceback
 from typing import Any
 
 _HEADER = struct.Struct(">Q")
+_FILENAME = "<python tool code>"
 
 
 def main() -> None:
@@ -73,11 +74,11 @@ class _Redacting:
 def _call(code: str, args: dict[str, Any], limit: int) -> bytes:
     try:
         namespace: dict[str, Any] = {"__name__": "noetl_python_tool"}
-        exec(compile(code, "<python tool code>", "exec"), namespace)
+        exec(compile(code, _FILENAME, "exec"), namespace)
         function = namespace.get("main")
         if not callable(function):
             return _error("config", "the python tool's `code` does not define main(...)")
-        result = function(**args)
+        result = _invoke(function, args)
         if inspect.isawaitable(result):
             result = asyncio.run(_await(result))
     except SystemExit as exc:
@@ -89,7 +90,11 @@ def _call(code: str, args: dict[str, Any], limit: int) -> bytes:
             traceback=_traceback(exc),
         )
     except BaseException as exc:
-        return _error("python", str(exc), type=type(exc).__name__, traceback=_traceback(exc))
+        details: dict[str, Any] = {"type": type(exc).__name__, "traceback": _traceback(exc)}
+        line = _code_line(exc)
+        if line is not None:
+            details["line"] = line
+        return _error("python", str(exc), **details)
     try:
         text = json.dumps(result, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
@@ -107,6 +112,31 @@ def _call(code: str, args: dict[str, Any], limit: int) -> bytes:
             limit=limit,
         )
     return b'{"ok": true, "result": ' + encoded + b"}"
+
+
+def _invoke(function: Any, args: dict[str, Any]) -> Any:
+    """`main(**args)`, except that a `main` with exactly one parameter that is not an arg
+    name (NoETL's `def main(input_data)`) receives the whole mapping."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return function(**args)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if len(parameters) == 1 and parameters[0].kind in positional and parameters[0].name not in args:
+        return function(args)
+    return function(**args)
+
+
+def _code_line(exc: BaseException) -> int | None:
+    """The line of the step's code where the exception was raised (its deepest frame
+    in the user's code), or None when it came from elsewhere (a syntax error has its own)."""
+    if isinstance(exc, SyntaxError) and exc.filename == _FILENAME:
+        return exc.lineno
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == _FILENAME:
+            line = frame.lineno
+    return line
 
 
 async def _await(awaitable: Any) -> Any:

@@ -26,69 +26,21 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from pydantic import ValidationInfo, field_validator, model_validator
 
 from noetl_pg.protocol import ErrorKind
-from noetl_pg.protocol.tool_config import Seconds, Templated, ToolConfig, has_template, rendered
 from noetl_pg.store.db import KEEPALIVE
 from noetl_pg.worker.report import CallReport
 from noetl_pg.worker.tool import Reported, ToolContext, ToolError, ToolKind, WorkerSettings
+from noetl_pg.worker.tools._sql import SqlTextConfig
 
 CONNECTION_ENV_PREFIX = "NOETL_CONNECTION_"
 POOL_TIMEOUT = 30.0
 
 
-class PostgresConfig(ToolConfig):
+class PostgresConfig(SqlTextConfig):
     kind: Literal["postgres"] = "postgres"
-    query: str | None = None
-    command: str | None = None  # another name for query
-    params: dict[str, Any] | list[Any] | str | None = None  # str: a template, until rendered
     connection: str | None = None  # a DSN or a connection NAME; default: our own database
     auth: str | None = None  # another name for connection
-    template_sql: bool = False
-    timeout: Templated[Seconds] | None = None
-
-    @field_validator("params", mode="before")
-    @classmethod
-    def _bound_values(cls, params: Any, info: ValidationInfo) -> Any:
-        if params is None or isinstance(params, dict | list):
-            return params
-        if has_template(params) and not rendered(info):
-            return params
-        raise ValueError(
-            "postgres tool `params` must be a mapping (for %(name)s) or a list (for %s)"
-        )
-
-    @field_validator("template_sql", mode="before")
-    @classmethod
-    def _boolean(cls, value: Any) -> Any:
-        if not isinstance(value, bool):
-            raise ValueError("postgres tool `template_sql` must be true or false")
-        return value
-
-    @model_validator(mode="after")
-    def _sql_text(self, info: ValidationInfo) -> PostgresConfig:
-        if not self.query and not self.command:
-            raise ValueError("postgres tool needs `query` or `command` (SQL text)")
-        if not rendered(info):
-            _check_sql_text(self)
-        return self
-
-    @property
-    def sql(self) -> str:
-        return str(self.query or self.command)
-
-
-def _check_sql_text(config: PostgresConfig) -> None:
-    """Values reach SQL as bound parameters. A template in the SQL text pastes values into
-    it (an injection waiting to happen), so it needs an explicit `template_sql: true`."""
-    for key in ("query", "command"):
-        if has_template(getattr(config, key)) and not config.template_sql:
-            raise ValueError(
-                f"postgres tool `{key}` contains a template, which would paste values into"
-                " the SQL text; pass values with `params` (bound: %(name)s or %s), or set"
-                " `template_sql: true` to render the SQL text on purpose"
-            )
 
 
 async def run(config: PostgresConfig, args: dict[str, Any], ctx: ToolContext[PostgresPools]) -> Any:

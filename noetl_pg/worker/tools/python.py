@@ -1,4 +1,5 @@
-"""`python`: `code` defining `main(...)`, called as `main(**args)` in a separate process.
+"""`python`: `code` defining `main(...)`, called in a separate process with the args by name
+(`**kwargs` takes the rest); a `main` of one parameter that is not an arg name gets them all.
 
 The processes form a long-lived pool (one interpreter serves many calls, one call at a
 time), so user code can neither block the worker's event loop nor crash the worker. A

@@ -27,6 +27,8 @@ def cli_env(dsn: str | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NOETL_DSN", "NOETL_API_TOKEN")}
     if dsn is not None:
         env["NOETL_DSN"] = dsn
+    # The console script imports whichever checkout is installed; this one's code comes first.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
@@ -43,6 +45,18 @@ def noetl(
         text=True,
         timeout=DEADLINE,
         check=False,
+    )
+
+
+def spawn(*args: str, dsn: str | None) -> subprocess.Popen[str]:
+    """Start `noetl-pg ARGS` (stdout and stderr piped) and return at once."""
+    return subprocess.Popen(
+        [*noetl_command(), *args],
+        env=cli_env(dsn),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -69,7 +69,7 @@ def test_status_events_and_ps_of_finished_executions(dsn, tmp_path):
 
     failed_status = noetl("status", failed["execution_id"], dsn=dsn)
     assert "status      failed" in failed_status.stdout
-    assert "error       step 'start': kaboom" in failed_status.stdout
+    assert "error       step 'start': ValueError: kaboom at line 2" in failed_status.stdout
 
     timeline = noetl("events", ok["execution_id"], dsn=dsn).stdout.splitlines()
     names = [line.split()[2] for line in timeline[1:]]
@@ -84,11 +84,11 @@ def test_status_events_and_ps_of_finished_executions(dsn, tmp_path):
     assert len(json.loads(noetl("ps", "--limit", "1", "--json", dsn=dsn).stdout)) == 1
 
 
-def test_unknown_things_exit_1_with_a_message(dsn):
+def test_unknown_things_exit_3_with_a_message(dsn):
     for args in (["status", "exec-nope"], ["events", "exec-nope"], ["cancel", "exec-nope"]):
         done = noetl(*args, dsn=dsn)
-        assert done.returncode == 1
+        assert done.returncode == 3
         assert "exec-nope" in done.stderr
     start = noetl("start", "no/such/playbook", dsn=dsn)
-    assert start.returncode == 1
+    assert start.returncode == 3
     assert "no playbook 'no/such/playbook' is registered" in start.stderr

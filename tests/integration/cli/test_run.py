@@ -15,6 +15,7 @@ from tests.integration.cli.conftest import (
     noetl,
     noetl_command,
     printed_result,
+    spawn,
 )
 
 FAILING = """\
@@ -71,7 +72,7 @@ def test_a_failing_playbook_exits_1_with_the_step_and_error(dsn, tmp_path):
     assert done.returncode == 1
     assert "explode: failed in " in done.stdout
     assert "ValueError: kaboom" in done.stdout
-    assert "failed: step 'explode': kaboom" in done.stdout
+    assert "failed: step 'explode': ValueError: kaboom at line 2" in done.stdout
     assert "end: started" not in done.stdout
 
 
@@ -90,7 +91,7 @@ def test_json_prints_only_the_final_document(dsn, tmp_path):
     assert failed.returncode == 1
     document = json.loads(failed.stdout)
     assert document["status"] == "failed"
-    assert document["error"] == "step 'explode': kaboom"
+    assert document["error"] == "step 'explode': ValueError: kaboom at line 2"
 
 
 # A `when` that raises (`response.data` has no `hasMore`): counted as false, so the run
@@ -137,7 +138,7 @@ def test_a_when_that_raised_is_a_warning_of_run_status_and_json(dsn, tmp_path):
 def test_an_invalid_playbook_is_reported_with_file_and_line(dsn, tmp_path):
     path = write(tmp_path, "bad.yaml", FAILING.replace("next: end", "next: ned"))
     done = noetl("run", path, dsn=dsn)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert f"{path}:" in done.stderr and "ned" in done.stderr
 
 
@@ -182,14 +183,7 @@ def test_ctrl_c_cancels_stops_cleanly_and_exits_130(dsn, tmp_path):
 
 
 def test_dev_serves_the_gateway_and_run_uses_it(dsn):
-    dev = subprocess.Popen(
-        [*noetl_command(), "dev", "--port", "0"],
-        env=cli_env(dsn),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    dev = spawn("dev", "--port", "0", dsn=dsn)
     try:
         assert dev.stdout is not None
         url = None
@@ -212,3 +206,31 @@ def test_dev_serves_the_gateway_and_run_uses_it(dsn):
     assert dev.returncode == 0, errors
     assert "noetl-pg dev: stopped" in rest
     assert "Traceback" not in errors
+
+
+DUCK = """\
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: duck, path: tests/duck}
+workload: {n: 41}
+workflow:
+  - step: start
+    tool:
+      kind: duckdb
+      query: SELECT $n + 1 AS answer
+      params: {n: "{{ workload.n }}"}
+    next: end
+  - step: end
+    tool:
+      kind: python
+      code: |
+        def main(input_data):
+            return input_data
+    args: {answer: "{{ start.rows[0].answer }}"}
+"""
+
+
+def test_a_duckdb_step_feeds_a_python_main_of_the_whole_mapping(dsn, tmp_path):
+    done = noetl("run", write(tmp_path, "duck.yaml", DUCK), dsn=dsn)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert printed_result(done.stdout) == {"answer": 42}

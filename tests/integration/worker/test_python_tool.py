@@ -114,3 +114,21 @@ def test_memory_cap_turns_a_runaway_allocation_into_memory_error(dsn):
     assert hog["payload"]["error"]["kind"] == "python"
     assert hog["payload"]["error"]["type"] == "MemoryError"
     assert after["payload"]["response"] == "still here"
+
+
+def test_main_of_one_parameter_not_an_arg_name_gets_the_whole_mapping(dsn):
+    whole, named, rest = run_commands(
+        dsn,
+        ("python", {"code": "def main(input_data):\n    return input_data"}, {"a": 1, "b": 2}),
+        ("python", {"code": "def main(a):\n    return a"}, {"a": 5}),
+        ("python", {"code": "def main(a, **kw):\n    return [a, kw]"}, {"a": 1, "b": 2}),
+    )
+    assert whole["payload"]["response"] == {"a": 1, "b": 2}
+    assert named["payload"]["response"] == 5
+    assert rest["payload"]["response"] == [1, {"b": 2}]
+
+
+def test_a_failure_names_the_line_of_the_step_code(dsn):
+    code = "def main(data):\n    x = 1\n    return data['b']\n"
+    error = run_one(dsn, "python", {"code": code}, {"a": 1})["payload"]["error"]
+    assert (error["type"], error["message"], error["line"]) == ("KeyError", "'b'", 3)

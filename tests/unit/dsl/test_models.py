@@ -170,7 +170,7 @@ def test_loop():
         ({"kind": "playbook"}, "playbook tool needs `path`"),
         (
             {"kind": "shell", "cmd": "ls"},
-            "unknown tool kind 'shell'; known kinds: http, noop, playbook, postgres",
+            "unknown tool kind 'shell'; known kinds: duckdb, http, noop, playbook, postgres",
         ),
     ],
 )

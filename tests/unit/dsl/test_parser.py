@@ -123,14 +123,14 @@ def test_step_without_tool():
 def test_step_without_tool_kind():
     assert only(HEADER + "  - step: start\n    tool: {endpoint: x}\n") == (
         "pb.yaml:7:5: start.tool.kind: `tool` has no `kind`; known kinds: "
-        "http, noop, playbook, postgres, python, wait, workbook"
+        "duckdb, http, noop, playbook, postgres, python, wait, workbook"
     )
 
 
 def test_unknown_tool_kind_lists_known_kinds():
     assert only(HEADER + "  - step: start\n    tool:\n      kind: shell\n") == (
         "pb.yaml:8:7: start.tool.kind: unknown tool kind 'shell'; known kinds: "
-        "http, noop, playbook, postgres, python, wait, workbook"
+        "duckdb, http, noop, playbook, postgres, python, wait, workbook"
     )
 
 

@@ -45,7 +45,7 @@ def test_an_unknown_field_with_no_near_miss_lists_the_fields():
 def test_a_misspelt_kind_is_refused_with_the_kind_it_resembles():
     assert only_problem("  - step: start\n    tool: {kind: htpp, endpoint: x}\n") == (
         "pb.yaml:7:12: start.tool.kind: unknown tool kind 'htpp' (did you mean 'http'?);"
-        " known kinds: http, noop, playbook, postgres, python, wait, workbook"
+        " known kinds: duckdb, http, noop, playbook, postgres, python, wait, workbook"
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from noetl_pg.protocol.tools import KNOWN_TOOL_KINDS
+from noetl_pg.protocol.tools import KNOWN_TOOL_KINDS, SQL_TEXT_KINDS
 from noetl_pg.worker.tool import ToolKind
 from noetl_pg.worker.tools import KINDS
 from noetl_pg.worker.tools.playbook import child_execution_id
@@ -14,9 +14,22 @@ from noetl_pg.worker.tools.postgres import json_safe
 
 
 def test_the_registry_holds_every_kind_module():
-    assert set(KINDS) == {"http", "noop", "playbook", "postgres", "python", "wait", "workbook"}
+    assert set(KINDS) == {
+        "duckdb",
+        "http",
+        "noop",
+        "playbook",
+        "postgres",
+        "python",
+        "wait",
+        "workbook",
+    }
     assert tuple(KINDS) == KNOWN_TOOL_KINDS
     assert all(isinstance(kind, ToolKind) for kind in KINDS.values())
+
+
+def test_the_sql_text_kinds_come_from_the_registry():
+    assert sorted(SQL_TEXT_KINDS) == ["duckdb", "postgres"]
 
 
 def test_only_workbook_is_left_to_the_engine():
