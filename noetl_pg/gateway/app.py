@@ -9,7 +9,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from noetl_pg.gateway import events, executions, health, openapi, playbooks
+from noetl_pg import console
+from noetl_pg.gateway import events, executions, health, metrics, openapi, playbooks
 from noetl_pg.gateway.auth import BearerAuth
 from noetl_pg.gateway.errors import EXCEPTION_HANDLERS
 from noetl_pg.store.control import AppliedWaiter
@@ -40,6 +41,8 @@ ROUTES = [
     Route("/api/v2/queue", executions.get_queue, methods=["GET"]),
     Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
     Route("/docs", openapi.docs, methods=["GET"]),
+    *metrics.routes(),
+    *console.routes(),
 ]
 
 
@@ -66,9 +69,10 @@ def create_app(
 
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(BearerAuth, token=api_token)],
+        middleware=[Middleware(metrics.RequestMetrics), Middleware(BearerAuth, token=api_token)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.max_body_bytes = max_body_bytes
+    app.state.api_token = api_token  # the console's login compares with it
     return app

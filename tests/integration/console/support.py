@@ -1,0 +1,50 @@
+"""Helpers of the console tests: playbooks that pass and fail, and real daemons."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.processes import start_daemon, terminate
+
+WORKTREE = str(Path(__file__).resolve().parents[3])
+
+HELLO = """\
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: hello, path: console/hello}
+workload: {n: 2}
+workflow:
+  - step: start
+    tool: {kind: python, code: "def main(n): return {'twice': n * 2}"}
+    args: {n: "{{ workload.n }}"}
+    next: end
+  - step: end
+    tool: {kind: noop}
+"""
+
+FAILING = """\
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: failing, path: console/failing}
+workflow:
+  - step: start
+    tool: {kind: noop}
+    next: explode
+  - step: explode
+    tool: {kind: python, code: "def main(): raise ValueError('boom')"}
+"""
+
+
+@contextmanager
+def daemons(dsn: str, log_dir: Path, *kinds: str) -> Iterator[None]:
+    """Real `noetl-<kind>` processes running this worktree's code."""
+    env = {"PYTHONPATH": os.pathsep.join([WORKTREE, os.environ.get("PYTHONPATH", "")])}
+    started = [start_daemon(kind, dsn, log_dir, "--safety-interval", "1", **env) for kind in kinds]
+    try:
+        yield
+    finally:
+        for process in started:
+            terminate(process)
