@@ -23,6 +23,9 @@ class ConsoleReader(DataAccess):
     async def playbook_versions(self) -> list[Row]:
         return await self._fetch_all("playbook_versions")
 
+    async def newest_unapplied_event(self) -> Row | None:
+        return await self._fetch_one("newest_unapplied_event")
+
     async def recent_activity(self) -> Row:
         row = await self._fetch_one("recent_activity")
         assert row is not None, "recent_activity always returns one row"

@@ -59,3 +59,11 @@ SELECT (SELECT count(*) FROM noetl.event WHERE processed_at IS NULL) AS events_u
                count(*) FILTER (WHERE attempt > 1) AS commands_retried
           FROM noetl.queue
          WHERE updated_at > (now() - interval '5 minutes')::timestamp) AS q;
+
+-- name: newest_unapplied_event
+-- The newest event no engine has applied yet (the console waits for it before refreshing).
+SELECT event_id, execution_id
+  FROM noetl.event
+ WHERE processed_at IS NULL
+ ORDER BY event_id DESC
+ LIMIT 1;
