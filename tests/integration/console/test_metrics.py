@@ -1,0 +1,93 @@
+"""`/metrics` after a real run (gateway, engine and worker processes): the gauges read from
+the tables moved, the request counters counted, and every metric the example alert rules
+and Grafana dashboard name is one the gateway exports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.console.support import FAILING, HELLO, WORKTREE, daemons
+from tests.integration.gateway.support import register
+from tests.support.processes import wait_until
+
+MONITORING = Path(WORKTREE) / "docs" / "monitoring"
+METRIC = re.compile(r"\bnoetl_[a-z_]+\b")
+
+
+def _samples(api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = api.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def _start(api, path: str) -> str:
+    body = {"name": "workflow.start", "payload": {"path": path}}
+    return api.post("/api/v2/events?wait=0", json=body).json()["execution_id"]
+
+
+def test_metrics_move_after_a_real_run(api, dsn, tmp_path):
+    before = _samples(api)
+    assert before[("noetl_executions", (("status", "completed"),))] == 0
+    register(api, HELLO)
+    register(api, FAILING)
+    with daemons(dsn, tmp_path, "engine", "worker"):
+        ids = [_start(api, "console/hello"), _start(api, "console/failing")]
+        wait_until(
+            lambda: all(
+                api.get(f"/api/v2/executions/{i}").json()["status"] in ("completed", "failed")
+                for i in ids
+            ),
+            "both runs finish",
+        )
+    after = _samples(api)
+    assert after[("noetl_executions", (("status", "completed"),))] == 1
+    assert after[("noetl_executions", (("status", "failed"),))] == 1
+    assert after[("noetl_queue_commands", (("status", "done"),))] == 3
+    assert after[("noetl_queue_commands", (("status", "failed"),))] == 1
+    assert after[("noetl_recent_events_applied", ())] > 0
+    assert after[("noetl_recent_commands_generated", ())] == 4
+    assert after[("noetl_recent_commands_failed", ())] == 1
+    assert after[("noetl_workers_seen", ())] == 1
+    assert after[("noetl_events_unapplied", ())] == 0
+    posted = (
+        "noetl_gateway_requests_total",
+        (("code", "202"), ("method", "POST"), ("route", "/api/v2/events")),
+    )
+    assert after.get(posted, 0) + after.get((posted[0], (("code", "200"), *posted[1][1:])), 0) == 2
+
+
+def _names_in_examples() -> set[str]:
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    exprs += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    return {name for expr in exprs for name in METRIC.findall(expr)}
+
+
+def test_every_metric_the_alerts_and_dashboard_name_is_exported(api):
+    api.get("/api/v2/health")  # so the request metrics have samples
+    exported = {name for name, _ in _samples(api)}
+    named = _names_in_examples()
+    assert len(named) >= 10
+    assert sorted(named - exported) == []
+
+
+def test_the_alert_rules_pass_promtool_where_it_is_installed():
+    promtool = shutil.which("promtool")
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    assert {"NoetlBacklogGrowing", "NoetlNoEngineApplying"} <= alerts
+    if promtool:
+        subprocess.run([promtool, "check", "rules", str(MONITORING / "alerts.yml")], check=True)
