@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.support.processes import start_daemon, terminate
 
@@ -48,3 +49,15 @@ def daemons(dsn: str, log_dir: Path, *kinds: str) -> Iterator[None]:
     finally:
         for process in started:
             terminate(process)
+
+
+def start(api: Any, path: str, workload: dict[str, Any] | None = None) -> str:
+    """Start `path` over the HTTP API without waiting; its execution id."""
+    body = {"name": "workflow.start", "payload": {"path": path, "workload": workload or {}}}
+    response = api.post("/api/v2/events?wait=0", json=body)
+    assert response.status_code in (200, 202), response.text
+    return response.json()["execution_id"]
+
+
+def status(api: Any, execution_id: str) -> str:
+    return api.get(f"/api/v2/executions/{execution_id}").json()["status"]

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from noetl_pg.gateway import create_app
-from tests.integration.console.support import FAILING, HELLO, WORKTREE, daemons
+from tests.integration.console.support import FAILING, HELLO, WORKTREE, daemons, start, status
 from tests.integration.gateway.support import register, serve
 from tests.support.processes import wait_until
 
@@ -50,15 +50,6 @@ class Watched:
         return [u for u in self.urls if urlparse(u).netloc not in (origin, "")]
 
 
-def _start(api, path: str) -> str:
-    body = {"name": "workflow.start", "payload": {"path": path}}
-    return api.post("/api/v2/events?wait=0", json=body).json()["execution_id"]
-
-
-def _status(api, execution_id: str) -> str:
-    return api.get(f"/api/v2/executions/{execution_id}").json()["status"]
-
-
 def test_pages_live_rows_and_cancel_in_a_browser(browser, dsn, tmp_path):
     import httpx
 
@@ -66,10 +57,10 @@ def test_pages_live_rows_and_cancel_in_a_browser(browser, dsn, tmp_path):
         register(api, HELLO)
         register(api, FAILING)
         with daemons(dsn, tmp_path, "engine", "worker"):
-            failed = _start(api, "console/failing")
-            done = _start(api, "console/hello")
-            wait_until(lambda: _status(api, failed) == "failed", "failing fails")
-            wait_until(lambda: _status(api, done) == "completed", "hello completes")
+            failed = start(api, "console/failing")
+            done = start(api, "console/hello")
+            wait_until(lambda: status(api, failed) == "failed", "failing fails")
+            wait_until(lambda: status(api, done) == "completed", "hello completes")
 
         watched = Watched(browser.new_page(viewport={"width": 1280, "height": 900}), base_url)
         page = watched.page
@@ -78,7 +69,7 @@ def test_pages_live_rows_and_cancel_in_a_browser(browser, dsn, tmp_path):
         assert page.locator(f"tr[data-execution={failed}]").count() == 1
 
         with daemons(dsn, tmp_path, "engine"):  # no worker: the new one stays running
-            running = _start(api, "console/hello")
+            running = start(api, "console/hello")
             row = page.locator(f"tr[data-execution={running}]")
             row.wait_for()  # appears without a reload, over SSE
             row.locator(".badge.status-running").wait_for()

@@ -7,30 +7,19 @@ from __future__ import annotations
 import html
 import re
 
-from tests.integration.console.support import FAILING, HELLO, daemons
+from tests.integration.console.support import FAILING, HELLO, daemons, start, status
 from tests.integration.gateway.support import register
 from tests.support.processes import wait_until
-
-
-def _start(api, path: str, workload: dict | None = None) -> str:
-    body = {"name": "workflow.start", "payload": {"path": path, "workload": workload or {}}}
-    response = api.post("/api/v2/events?wait=0", json=body)
-    assert response.status_code in (200, 202), response.text
-    return response.json()["execution_id"]
-
-
-def _status(api, execution_id: str) -> str:
-    return api.get(f"/api/v2/executions/{execution_id}").json()["status"]
 
 
 def test_pages_show_a_completed_and_a_failed_run(api, dsn, tmp_path):
     register(api, HELLO)
     register(api, FAILING)
     with daemons(dsn, tmp_path, "engine", "worker"):
-        done = _start(api, "console/hello", {"n": 21})
-        failed = _start(api, "console/failing")
-        wait_until(lambda: _status(api, done) == "completed", "hello completes")
-        wait_until(lambda: _status(api, failed) == "failed", "failing fails")
+        done = start(api, "console/hello", {"n": 21})
+        failed = start(api, "console/failing")
+        wait_until(lambda: status(api, done) == "completed", "hello completes")
+        wait_until(lambda: status(api, failed) == "failed", "failing fails")
 
     listing = api.get("/ui/")
     assert listing.status_code == 200
@@ -63,11 +52,11 @@ def test_cancel_of_a_running_execution_is_accepted_and_of_a_finished_one_refused
 ):
     register(api, HELLO)
     with daemons(dsn, tmp_path, "engine"):  # no worker: the execution stays running
-        execution_id = _start(api, "console/hello")
-        wait_until(lambda: _status(api, execution_id) == "running", "the engine starts it")
+        execution_id = start(api, "console/hello")
+        wait_until(lambda: status(api, execution_id) == "running", "the engine starts it")
         response = api.post(f"/ui/executions/{execution_id}/cancel", follow_redirects=False)
         assert response.status_code == 303, response.text
-        wait_until(lambda: _status(api, execution_id) == "cancelled", "the cancel is applied")
+        wait_until(lambda: status(api, execution_id) == "cancelled", "the cancel is applied")
         again = api.post(f"/ui/executions/{execution_id}/cancel", follow_redirects=False)
     assert again.status_code == 409
     assert 'role="alert"' in again.text and "cancelled" in again.text
@@ -84,12 +73,12 @@ def test_start_again_and_start_form_go_through_the_write_path(api, dsn, tmp_path
         )
         assert form.status_code == 303
         first = form.headers["location"].rsplit("/", 1)[1]
-        wait_until(lambda: _status(api, first) == "completed", "the form's run completes")
+        wait_until(lambda: status(api, first) == "completed", "the form's run completes")
         again = api.post(f"/ui/executions/{first}/start-again", follow_redirects=False)
         assert again.status_code == 303
         second = again.headers["location"].rsplit("/", 1)[1]
         assert second != first
-        wait_until(lambda: _status(api, second) == "completed", "the second run completes")
+        wait_until(lambda: status(api, second) == "completed", "the second run completes")
     assert '"twice": 10' in html.unescape(api.get(f"/ui/executions/{second}").text)
 
 
