@@ -462,6 +462,18 @@ PATHS: dict[str, Any] = {
             "responses": {"200": {"description": "HTML"}},
         }
     },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics (docs/observability.md)",
+            "responses": {"200": {"description": "Prometheus text exposition format"}},
+        }
+    },
+    "/ui": {
+        "get": {
+            "summary": "The web console and its pages below /ui/ (docs/console.md)",
+            "responses": {"200": {"description": "HTML"}},
+        }
+    },
 }
 
 

@@ -88,7 +88,7 @@ def test_the_description_covers_every_route():
     for route in ROUTES:
         documented = route.path.replace("{path:path}", "{path}")
         assert documented in paths, route.path
-        for method in route.methods or ():
+        for method in getattr(route, "methods", None) or ("GET",):  # a Mount: its pages
             if method != "HEAD":
                 assert method.lower() in paths[documented], (method, route.path)
 
