@@ -40,10 +40,18 @@ workflow:
 
 
 @contextmanager
-def daemons(dsn: str, log_dir: Path, *kinds: str) -> Iterator[None]:
-    """Real `noetl-<kind>` processes running this worktree's code."""
+def daemons(
+    dsn: str, log_dir: Path, *kinds: str, extra: dict[str, list[str]] | None = None
+) -> Iterator[None]:
+    """Real `noetl-<kind>` processes running this worktree's code (`extra`: more arguments
+    of a kind)."""
     env = {"PYTHONPATH": os.pathsep.join([WORKTREE, os.environ.get("PYTHONPATH", "")])}
-    started = [start_daemon(kind, dsn, log_dir, "--safety-interval", "1", **env) for kind in kinds]
+    started = [
+        start_daemon(
+            kind, dsn, log_dir, "--safety-interval", "1", *(extra or {}).get(kind, []), **env
+        )
+        for kind in kinds
+    ]
     try:
         yield
     finally:

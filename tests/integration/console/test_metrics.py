@@ -10,12 +10,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.console.support import FAILING, HELLO, WORKTREE, daemons, start
+from tests.integration.console.support import FAILING, HELLO, WORKTREE, daemons, start, status
 from tests.integration.gateway.support import register
-from tests.support.processes import wait_until
+from tests.support.processes import free_port, wait_until
 
 MONITORING = Path(WORKTREE) / "docs" / "monitoring"
 METRIC = re.compile(r"\bnoetl_[a-z_]+\b")
@@ -92,3 +93,33 @@ def test_the_alert_rules_pass_promtool_where_it_is_installed():
     assert {"NoetlBacklogGrowing", "NoetlNoEngineApplying"} <= alerts
     if promtool:
         subprocess.run([promtool, "check", "rules", str(MONITORING / "alerts.yml")], check=True)
+
+
+def test_the_engine_and_worker_serve_their_own_metrics(api, dsn, tmp_path):
+    register(api, HELLO)
+    register(api, FAILING)
+    ports = {"engine": free_port(), "worker": free_port()}
+    extra = {kind: ["--metrics-port", str(port)] for kind, port in ports.items()}
+    with daemons(dsn, tmp_path, "engine", "worker", extra=extra):
+        ids = [start(api, "console/hello"), start(api, "console/failing")]
+        wait_until(
+            lambda: all(status(api, i) in ("completed", "failed") for i in ids), "both finish"
+        )
+        scraped = {
+            kind: _samples(httpx.Client(base_url=f"http://127.0.0.1:{port}"))
+            for kind, port in ports.items()
+        }
+    engine, worker = scraped["engine"], scraped["worker"]
+    assert engine[("noetl_engine_events_applied_total", ())] >= 2
+    assert engine[("noetl_engine_batch_events_count", ())] >= 1
+    assert worker[("noetl_worker_commands_total", (("outcome", "ok"),))] == 3
+    assert worker[("noetl_worker_commands_total", (("outcome", "error"),))] == 1
+    assert worker[("noetl_worker_tool_duration_seconds_count", ())] == 4
+    assert worker[("noetl_worker_concurrency", ())] == 4
+    for samples, daemon in ((engine, "engine"), (worker, "worker")):
+        woken = [
+            v
+            for (n, labels), v in samples.items()
+            if n == "noetl_daemon_wakeups_total" and ("daemon", daemon) in labels
+        ]
+        assert sum(woken) >= 1
