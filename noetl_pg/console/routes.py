@@ -21,7 +21,7 @@ from noetl_pg.console.live import live
 from noetl_pg.console.render import TEMPLATES
 from noetl_pg.gateway.errors import STORE_REFUSALS
 from noetl_pg.gateway.executions import decode_cursor, encode_cursor
-from noetl_pg.protocol import TERMINAL, EventName, ExecutionStatus
+from noetl_pg.protocol import TERMINAL, ExecutionStatus
 from noetl_pg.store.catalog import PlaybookCatalog
 from noetl_pg.store.console import ConsoleReader
 from noetl_pg.store.control import ClientEvents
@@ -119,7 +119,6 @@ async def _execution_context(request: Request, message: str | None = None) -> di
         "source_lines": _marked_lines(source["yaml"], failing) if source else [],
         "finished": state["status"] in TERMINAL,
         "message": message,
-        "warning_event": EventName,
     }
 
 
