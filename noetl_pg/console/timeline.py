@@ -29,6 +29,8 @@ def bars(events: list[dict[str, Any]], commands: list[dict[str, Any]]) -> list[B
     found: list[Bar] = []
     for event in events:
         step, at = event["step"], event["created_at"]
+        if step is None:  # workflow-level events have no bar
+            continue
         if event["name"] == EventName.STEP_ENTER and step not in open_runs:
             open_runs[step] = Bar(step, at)
             found.append(open_runs[step])
