@@ -131,8 +131,8 @@ def _announce(args: argparse.Namespace, url: str, dsn: str) -> None:
     print(
         f"noetl-pg dev: gateway, engine and {workers} (concurrency {args.concurrency})"
         " in one process\n"
-        f"  console   {url}/ui\n"
         f"  gateway   {url}  (API docs: {url}/docs, health: {url}/api/v2/health)\n"
+        f"  console   {url}/ui/   (metrics: {url}/metrics)\n"
         f"  database  {redact(dsn)}  (the password: `noetl-pg db dsn`)\n"
         f"  try       noetl-pg run --gateway {url} examples/hello.yaml\n"
         "            noetl-pg ps   (same NOETL_DSN, or none: the same embedded server)\n"

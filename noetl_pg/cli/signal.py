@@ -13,7 +13,7 @@ import sys
 from noetl_pg.cli.dbclient import DatabaseClient, database_dsn
 from noetl_pg.cli.exits import guarded
 from noetl_pg.cli.workload import WorkloadError, add_set_argument, parse_sets
-from noetl_pg.store.waits import send_signal
+from noetl_pg.store.control import ClientEvents
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,8 @@ def _signal(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with DatabaseClient(database_dsn()) as client:
-            event_id = await send_signal(client.conn, args.execution_id, args.name, data)
+            sent = await ClientEvents(client.conn).signal(args.execution_id, args.name, data)
+            event_id = sent.event_id
         print(f"signal {args.name!r} sent to {args.execution_id} (event {event_id})")
         return 0
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 
+from noetl_pg import daemon_metrics as metrics
 from noetl_pg.engine.apply import EventApplier, storable_text
 from noetl_pg.engine.leader import MaintenanceLeader
 from noetl_pg.engine.maintenance import maintain, next_due_in
@@ -78,12 +79,13 @@ class Engine:
                     pause = await next_due_in(pool, self.safety_interval)
                     backoff = 0.1
                 except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                    metrics.DB_UNAVAILABLE.labels("engine").inc()
                     log.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if not self._stopping.is_set():
-                    await self.notifier.wait(pause)
+                    metrics.woke("engine", await self.notifier.wait(pause))
         finally:
             leading.cancel()
             await asyncio.gather(leading, return_exceptions=True)
@@ -127,7 +129,10 @@ class Engine:
     async def _apply(self, store: EngineStore, ids: list[str]) -> int:
         if not ids:
             return 0
-        count = await self.applier.apply(store, ids)
+        with metrics.BATCH_SECONDS.time():
+            count = await self.applier.apply(store, ids)
+        metrics.EVENTS_APPLIED.inc(count)
+        metrics.BATCH_EVENTS.observe(count)
         self._full = len(ids) >= self.batch_executions or count >= self.batch_events
         return count
 
@@ -178,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds between scans when no notification arrives (default 2)",
     )
     parser.add_argument("--log-level", default=os.environ.get("NOETL_LOG_LEVEL", "INFO"))
+    metrics.add_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_executions=args.batch,
         safety_interval=args.safety_interval,
     )
-
+    metrics.serve(args.metrics_port)
     run_until_stopped(engine)
     return 0
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from noetl_pg.gateway import metrics
 from noetl_pg.gateway.auth import BearerAuth
 from noetl_pg.gateway.endpoints import ENDPOINTS, MOUNTS
 from noetl_pg.gateway.errors import EXCEPTION_HANDLERS
@@ -45,11 +46,13 @@ def create_app(
     app = Starlette(
         routes=[*routes_of(ENDPOINTS), *MOUNTS],
         middleware=[
-            Middleware(BearerAuth, token=api_token, public=public, public_prefixes=(ASSETS_PATH,))
+            Middleware(metrics.RequestMetrics),
+            Middleware(BearerAuth, token=api_token, public=public, public_prefixes=(ASSETS_PATH,)),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.max_body_bytes = max_body_bytes
     app.state.openapi = openapi_document(ENDPOINTS)
+    app.state.api_token = api_token  # the console's login compares with it
     return app

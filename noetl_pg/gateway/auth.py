@@ -6,6 +6,9 @@ may do is `protocol/roles.py`'s table; each request needs one capability, read o
 method and path. The public endpoints of the route table (health) and the static assets
 of /docs need nothing. With no `NOETL_API_TOKEN` and no live token in the table the gateway is
 open (a laptop); creating the first token closes it within `OPEN_CHECK_SECONDS`.
+
+The console (/ui) takes the same token from an HttpOnly cookie its login page sets, and
+sends a browser without a good one to that page instead of answering 401.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ import contextlib
 import hmac
 import time
 from collections.abc import AsyncIterator, Collection
+from http.cookies import SimpleCookie
+from urllib.parse import quote
 
 import psycopg
 from psycopg_pool import PoolTimeout
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from noetl_pg.gateway.errors import error_response
@@ -26,6 +32,10 @@ from noetl_pg.store.tokens import TokenStore
 REGISTER_PATHS = frozenset({"/api/v2/engine/register-playbook", "/api/v2/playbooks"})
 WORKER_PREFIX = "/api/v2/workers"
 OPEN_CHECK_SECONDS = 1.0
+CONSOLE_PREFIX = "/ui"
+CONSOLE_PUBLIC = frozenset({"/ui/login"})
+CONSOLE_PUBLIC_PREFIXES = ("/ui/static/",)  # the console's CSS and script hold no data
+TOKEN_COOKIE = "noetl_token"
 
 
 def capability_of(method: str, path: str) -> Capability:
@@ -55,8 +65,11 @@ class BearerAuth:
     ) -> None:
         self.app = app
         self.token = token.encode() if token else None
-        self.public = frozenset(public)
-        self.public_prefixes = tuple(prefix.rstrip("/") + "/" for prefix in public_prefixes)
+        self.public = frozenset(public) | CONSOLE_PUBLIC
+        self.public_prefixes = (
+            *(prefix.rstrip("/") + "/" for prefix in public_prefixes),
+            *CONSOLE_PUBLIC_PREFIXES,
+        )
         self._open_until = 0.0  # monotonic time until which "no token exists" holds
 
     def _is_public(self, path: str) -> bool:
@@ -69,6 +82,11 @@ class BearerAuth:
         try:
             await self._check(scope)
         except _Refusal as refusal:
+            path = _route_path(scope)
+            if refusal.status == 401 and _in_console(path):
+                login = RedirectResponse(f"/ui/login?next={quote(path)}", status_code=303)
+                await login(scope, receive, send)
+                return
             headers = {"WWW-Authenticate": 'Bearer realm="noetl"'} if refusal.status == 401 else {}
             response = error_response(
                 refusal.status, refusal.code, refusal.message, headers=headers
@@ -79,6 +97,8 @@ class BearerAuth:
 
     async def _check(self, scope: Scope) -> None:
         presented = _bearer(scope)
+        if presented is None and _in_console(_route_path(scope)):
+            presented = _cookie(scope)
         if presented is None:
             if await self._is_open(scope):
                 return
@@ -99,10 +119,8 @@ class BearerAuth:
             )
 
     async def _role_of(self, presented: bytes, scope: Scope) -> Role | None:
-        if self.token is not None and hmac.compare_digest(presented, self.token):
-            return Role.ADMIN
         async with _connection(scope) as conn:
-            return await TokenStore(conn).role_of(presented.decode(errors="replace"))
+            return await role_of(presented, self.token, conn)
 
     async def _is_open(self, scope: Scope) -> bool:
         if self.token is not None:
@@ -114,6 +132,28 @@ class BearerAuth:
         if not closed:
             self._open_until = time.monotonic() + OPEN_CHECK_SECONDS
         return not closed
+
+
+async def role_of(
+    presented: bytes, admin_token: bytes | None, conn: psycopg.AsyncConnection
+) -> Role | None:
+    """The role of a presented token: the deployment's admin token, or a stored one."""
+    if admin_token is not None and hmac.compare_digest(presented, admin_token):
+        return Role.ADMIN
+    return await TokenStore(conn).role_of(presented.decode(errors="replace"))
+
+
+def _in_console(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
+def _cookie(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            morsel = SimpleCookie(value.decode("latin-1")).get(TOKEN_COOKIE)
+            if morsel is not None and morsel.value:
+                return morsel.value.encode()
+    return None
 
 
 def _route_path(scope: Scope) -> str:

@@ -14,9 +14,11 @@ from starlette.routing import BaseRoute, Mount
 
 from noetl_pg.gateway import (
     answers,
+    console,
     events,
     executions,
     health,
+    metrics,
     openapi,
     playbooks,
     schedules,
@@ -240,7 +242,7 @@ ENDPOINTS: list[Endpoint] = [
         "/api/v2/schedules",
         schedules.get_schedules,
         "Every schedule (of one playbook path with `?path=`) and its next tick",
-        {200: Reply("the schedules", answers.ScheduleList), **UNAVAILABLE},
+        {200: Reply("the schedules", answers.ScheduleList), **BAD_QUERY, **UNAVAILABLE},
         params=(query("path", {"type": "string"}, "only this playbook path"),),
     ),
     Endpoint(
@@ -292,4 +294,18 @@ ENDPOINTS: list[Endpoint] = [
     ),
 ]
 
-MOUNTS: list[BaseRoute] = [Mount(openapi.ASSETS_PATH, app=openapi.assets(), name="docs-assets")]
+ENDPOINTS.append(
+    Endpoint(
+        "GET",
+        "/metrics",
+        metrics.metrics,
+        "Prometheus metrics: requests, queue depth, executions, apply latency (observability.md)",
+        {200: Reply("the text exposition format", {"type": "string"}, media_type="text/plain")},
+    )
+)
+
+# The console's pages (docs/console.md) are HTML for people, not API: served, not described.
+MOUNTS: list[BaseRoute] = [
+    Mount(openapi.ASSETS_PATH, app=openapi.assets(), name="docs-assets"),
+    *console.routes(),
+]

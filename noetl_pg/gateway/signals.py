@@ -15,8 +15,8 @@ from starlette.requests import Request
 
 from noetl_pg.gateway.requests import read_json_object, validate
 from noetl_pg.gateway.responses import Json
+from noetl_pg.store.control import ClientEvents
 from noetl_pg.store.rerun import rerun
-from noetl_pg.store.waits import send_signal
 
 
 class SignalIn(BaseModel):
@@ -30,7 +30,7 @@ async def post_signal(request: Request) -> Json:
     body = validate(SignalIn, await read_json_object(request))
     execution_id = request.path_params["execution_id"]
     async with request.app.state.pool.connection() as conn:
-        event_id = await send_signal(conn, execution_id, body.name, body.data)
+        event_id = (await ClientEvents(conn).signal(execution_id, body.name, body.data)).event_id
     return Json(
         {"execution_id": execution_id, "event_id": event_id, "name": body.name},
         status_code=202,

@@ -119,6 +119,18 @@ class ClientEvents(DataAccess):
 
     async def cancel_execution(self, execution_id: str, reason: str | None = None) -> Accepted:
         """Append a `workflow.cancel` for an execution that has not finished."""
+        payload = {"reason": reason} if reason is not None else {}
+        return await self._to_unfinished(execution_id, EventName.WORKFLOW_CANCEL, payload)
+
+    async def signal(self, execution_id: str, name: str, data: Mapping[str, Any]) -> Accepted:
+        """Append a `signal` (payload `{...data, name}`) for an execution that has not
+        finished: it resumes the first `wait` on `name`, or is kept for the next one."""
+        payload = {**data, "name": name}
+        return await self._to_unfinished(execution_id, EventName.SIGNAL, payload)
+
+    async def _to_unfinished(
+        self, execution_id: str, name: EventName, payload: dict[str, Any]
+    ) -> Accepted:
         async with self.conn.transaction():
             await self._lock_execution_id(execution_id)
             state = await ExecutionReader(self.conn).state_of(execution_id)
@@ -126,8 +138,7 @@ class ClientEvents(DataAccess):
                 raise ExecutionNotFound(execution_id)
             if state["status"] in TERMINAL:
                 raise ExecutionFinished(execution_id, state["status"])
-            payload = {"reason": reason} if reason is not None else {}
-            return await self._insert(execution_id, EventName.WORKFLOW_CANCEL, payload)
+            return await self._insert(execution_id, name, payload)
 
     async def report_call_done(
         self, lease: Lease, payload: Mapping[str, Any], *, execution_id: str | None = None

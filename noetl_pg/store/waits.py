@@ -1,12 +1,10 @@
-"""Durable waits and signals: park a `wait` command, wake it, accept a client's signal."""
+"""Durable waits: park a `wait` command and wake it (a signal is written by store/control.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
 from noetl_pg.protocol import (
     TERMINAL,
@@ -16,7 +14,6 @@ from noetl_pg.protocol import (
     EventName,
     Lease,
 )
-from noetl_pg.store.errors import ExecutionFinished, ExecutionNotFound
 from noetl_pg.store.queries import query
 
 
@@ -63,28 +60,3 @@ async def wake_waits(conn: AsyncConnection, limit: int) -> int:
         },
     )
     return len(await cur.fetchall())
-
-
-async def send_signal(
-    conn: AsyncConnection, execution_id: str, name: str, data: dict[str, Any]
-) -> int:
-    """Append a `signal` event (payload `{...data, name}`) for an execution that has not
-    finished; its event id. Refused (ExecutionNotFound, ExecutionFinished) otherwise."""
-    cur = await conn.execute(query("execution_status"), {"execution_id": execution_id})
-    row = await cur.fetchone()
-    if row is None:
-        raise ExecutionNotFound(execution_id)
-    if row["status"] in TERMINAL:
-        raise ExecutionFinished(execution_id, row["status"])
-    cur = await conn.execute(
-        query("insert_client_event"),
-        {
-            "execution_id": execution_id,
-            "name": EventName.SIGNAL,
-            "step": None,
-            "payload": Jsonb({**data, "name": name}),
-        },
-    )
-    found = await cur.fetchone()
-    assert found is not None
-    return found["event_id"]

@@ -27,6 +27,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 
+from noetl_pg import daemon_metrics as metrics
 from noetl_pg.dsl.render import TemplateError, resolve_secrets
 from noetl_pg.protocol import ErrorKind, Lease
 from noetl_pg.protocol.tools import (
@@ -209,14 +210,18 @@ class Worker:
                     if delay is not None:
                         wait = min(wait, max(delay, _IDLE_FLOOR))
             except _DB_DOWN as exc:
+                metrics.DB_UNAVAILABLE.labels("worker").inc()
                 log.warning("worker %s: database unavailable (%s); retrying", self.worker_id, exc)
                 wait = min(wait, 1.0)
             wait = min(wait, max(next_reclaim - time.monotonic(), _IDLE_FLOOR))
-            await self._notifier.wait(wait)
+            metrics.BUSY.set(len(self._held))
+            metrics.woke("worker", await self._notifier.wait(wait))
 
     async def _reclaim(self) -> None:
         assert self._queue is not None
         reclaimed = await self._queue.reclaim_expired()
+        metrics.RECLAIMS.labels("retried").inc(reclaimed.retried)
+        metrics.RECLAIMS.labels("failed").inc(reclaimed.failed)
         if reclaimed.retried or reclaimed.failed:
             log.info(
                 "reclaimed expired leases: %d retried, %d failed (attempts exhausted)",
@@ -510,6 +515,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"run only these tool kinds (env {ALLOW_TOOLS_ENV}; default every kind); a command"
         " of another kind fails with error kind tool_not_allowed",
     )
+    metrics.add_option(parser)
     return parser.parse_args(argv)
 
 
@@ -521,6 +527,8 @@ def _log_finish(
             "lease lost, nothing recorded (an effect in our database rolled back): %s", where
         )
         return
+    metrics.COMMANDS.labels("ok" if done.ok else "error").inc()
+    metrics.TOOL_SECONDS.observe(duration_ms / 1000)
     status = "ok" if done.ok else f"error {done.kind}"
     log.info("finish %s: %s in %d ms (event %s)", where, status, duration_ms, event_id)
 
@@ -548,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         python_memory_mb=options.python_memory_mb,
         allowed_tools=allowed_tools,
     )
+    metrics.CONCURRENCY.set(options.concurrency)
+    metrics.serve(options.metrics_port)
     try:
         run_until_stopped(worker)
     except SideTaskFailed as exc:

@@ -85,7 +85,3 @@ SELECT f.execution_id, %(call_done)s::text, f.step,
   JOIN noetl.execution e ON e.execution_id = f.execution_id
  WHERE e.status <> ALL(%(terminal)s::text[])
 RETURNING event_id;
-
--- name: execution_status
--- Whether an execution exists and how it stands (a signal to it is refused otherwise).
-SELECT status FROM noetl.execution WHERE execution_id = %(execution_id)s;

@@ -7,6 +7,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import httpx
+
 from noetl_pg.store.db import connect
 from tests.integration.cli.conftest import (
     DEADLINE,
@@ -192,6 +194,9 @@ def test_dev_serves_the_gateway_and_run_uses_it(dsn):
                 url = line.split()[1]
                 break
         assert url and url.startswith("http://127.0.0.1:")
+        console = next(dev.stdout).split()
+        assert console[:2] == ["console", f"{url}/ui/"]
+        assert httpx.get(console[1]).status_code == 200
 
         # No usable database: with --gateway the command only talks HTTP.
         unreachable = "postgresql://127.0.0.1:1/nothing?connect_timeout=1"

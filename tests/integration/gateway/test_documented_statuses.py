@@ -9,6 +9,7 @@ import httpx
 
 from noetl_pg.gateway.endpoints import ENDPOINTS
 from noetl_pg.gateway.openapi import document_path, openapi_document
+from noetl_pg.store.db import connect
 from tests.integration.gateway.support import HELLO, fake_engine
 from tests.integration.gateway.test_tokens import bearer, make_token
 
@@ -81,6 +82,43 @@ def test_each_documented_status_is_answered(start_gateway, dsn):
     send("GET", f"{x}/{{execution_id}}/events", f"{x}/exec-b/events", params={"after": -1})
     for route in ("/api/v2/health", "/api/v2/playbooks", "/api/v2/queue", "/openapi.json", "/docs"):
         send("GET", route, route)
+
+    with connect(dsn, autocommit=True) as db:
+        for execution_id, status in (
+            ("exec-run", "running"),
+            ("exec-done", "completed"),
+            ("exec-fail", "failed"),
+        ):
+            db.execute(
+                "INSERT INTO noetl.execution (execution_id, path, version, status, active_steps,"
+                " step_results, context) VALUES (%s, 'examples/hello', 1, %s, '{}', '{}', '{}')",
+                [execution_id, status],
+            )
+    sig = "/api/v2/executions/{execution_id}/signals"
+    send("POST", sig, f"{x}/exec-run/signals", json={"name": "go"})  # 202
+    send("POST", sig, f"{x}/exec-none/signals", json={"name": "go"})  # 404
+    send("POST", sig, f"{x}/exec-done/signals", json={"name": "go"})  # 409
+    send("POST", sig, f"{x}/exec-run/signals", json={"nme": "go"})  # 422
+    for bad in (malformed, too_big, form):
+        send("POST", sig, f"{x}/exec-run/signals", **bad)
+    rerun = "/api/v2/executions/{execution_id}/rerun"
+    send("POST", rerun, f"{x}/exec-fail/rerun", json={"from_step": "start"})  # 202
+    send("POST", rerun, f"{x}/exec-fail/rerun")  # 422: no failed step to enter again
+    send("POST", rerun, f"{x}/exec-none/rerun")  # 404
+    send("POST", rerun, f"{x}/exec-done/rerun")  # 409
+    for bad in (malformed, too_big, form):
+        send("POST", rerun, f"{x}/exec-fail/rerun", **bad)
+    send("POST", r, r, json={"playbook_yaml": HELLO + "schedules:\n  - {every: 3600}\n"})
+    send("GET", "/api/v2/schedules", "/api/v2/schedules")  # 200
+    send("GET", "/api/v2/schedules", "/api/v2/schedules", params={"path": "a\x00b"})  # 422
+    for verb in ("pause", "resume"):
+        route = f"/api/v2/schedules/{verb}"
+        send("POST", route, route, json={"path": "examples/hello"})  # 200
+        send("POST", route, route, json={"path": "examples/none"})  # 404
+        send("POST", route, route, json={"path": ""})  # 422
+        for bad in (malformed, too_big, form):
+            send("POST", route, route, **bad)
+    send("GET", "/metrics", "/metrics")  # 200
 
     # Auth: no token is 401; a token whose role may not do it is 403.
     worker, reader = bearer(make_token(dsn, "worker")), bearer(make_token(dsn, "reader"))
