@@ -9,6 +9,7 @@ from noetl_pg.engine.daemon import Engine
 from noetl_pg.store.db import connect
 from tests.integration.worker.conftest import run_worker_until
 from tests.support.catalog import register_playbook
+from tests.support.processes import kill, start_daemon, terminate, wait_until
 
 CHAIN = """
 apiVersion: noetl.io/v2
@@ -111,3 +112,28 @@ def test_with_the_fast_path_off_every_call_done_waits_for_the_engine(dsn, conn):
         fast_path=False,
     )
     assert [c["processed_by"] for c in _calls(conn, "fast-3")] == [None]
+
+
+def test_a_worker_killed_inside_its_fast_path_transaction_loses_nothing(dsn, conn, tmp_path):
+    _started(conn, "fast-4")
+    with connect(dsn) as holder:  # hold the execution row: the worker's state write waits
+        holder.execute("SELECT 1 FROM noetl.execution WHERE execution_id = 'fast-4' FOR UPDATE")
+        worker = start_daemon("worker", dsn, tmp_path, "--lease-seconds", "2", NOETL_FAST_PATH="1")
+        try:
+            wait_until(
+                lambda: conn.execute(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE '%noetl.execution%'"
+                ).fetchone()["n"],
+                "the worker's fast-path transaction waiting on the execution row",
+            )
+        finally:
+            kill(worker)  # mid-transaction: fenced update and call.done already written
+        holder.rollback()
+    assert _calls(conn, "fast-4") == []  # all of it rolled back
+    again = start_daemon("worker", dsn, tmp_path, "--lease-seconds", "2", "--safety-interval", "1")
+    try:
+        wait_until(lambda: _status(conn, "fast-4") == "completed", "the chain completes")
+    finally:
+        terminate(again)
+    assert [c["node_name"] for c in _calls(conn, "fast-4")] == ["start", "middle", "end"]
