@@ -131,7 +131,16 @@ def test_a_worker_killed_inside_its_fast_path_transaction_loses_nothing(dsn, con
             kill(worker)  # mid-transaction: fenced update and call.done already written
         holder.rollback()
     assert _calls(conn, "fast-4") == []  # all of it rolled back
-    again = start_daemon("worker", dsn, tmp_path, "--lease-seconds", "2", "--safety-interval", "1")
+    again = start_daemon(
+        "worker",
+        dsn,
+        tmp_path,
+        "--lease-seconds",
+        "2",
+        "--safety-interval",
+        "1",
+        NOETL_FAST_PATH="1",
+    )
     try:
         wait_until(lambda: _status(conn, "fast-4") == "completed", "the chain completes")
     finally:
