@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from noetl_pg.store.db import connect
 from tests.support.database import DatabaseFactory, server_dsn
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast-path",
+        choices=("on", "off"),
+        default="on",
+        help="whether the workers the tests start apply their own call.done (on)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Workers the tests start, in process or as processes, read this (NOETL_FAST_PATH).
+    os.environ["NOETL_FAST_PATH"] = "1" if config.getoption("--fast-path") == "on" else "0"
 
 
 @pytest.fixture(scope="session")

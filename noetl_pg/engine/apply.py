@@ -118,10 +118,13 @@ class EventApplier:
         self.batch_events = batch_events
         self._playbooks: dict[tuple[str, int], CompiledPlaybook] = {}
 
-    async def apply(self, store: EngineStore, ids: list[str]) -> int:
+    async def apply(self, store: EngineStore, ids: list[str], *, known_only: bool = False) -> int:
         """Apply the waiting events of these locked executions and write what they did;
-        the number of events applied or refused."""
+        the number of events applied or refused. `known_only` leaves the events of
+        executions with no stored state waiting (for the engine to judge)."""
         rows, executions = await store.load_batch(ids, self.batch_events)
+        if known_only:
+            rows = [row for row in rows if row["execution_id"] in executions]
         start_paths = {
             row["payload"]["path"]
             for row in rows

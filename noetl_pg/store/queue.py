@@ -102,6 +102,21 @@ class CommandQueue:
     ) -> int | None:
         """`report`, on the caller's connection and inside its transaction: a tool whose
         effect lives in this database commits the effect and its report together."""
+        row = await self.report_row(
+            conn, lease, ok=ok, payload_json=payload_json, last_error=last_error
+        )
+        return None if row is None else row["event_id"]
+
+    async def report_row(
+        self,
+        conn: AsyncConnection,
+        lease: Lease,
+        *,
+        ok: bool,
+        payload_json: str,
+        last_error: str | None = None,
+    ) -> dict[str, Any] | None:
+        """`report_on`, giving back the call.done's event_id and execution_id."""
         params = {
             **_fence(lease),
             "queue_status": CommandStatus.of_outcome(ok),
@@ -110,8 +125,7 @@ class CommandQueue:
         }
         async with conn.cursor(row_factory=dict_row) as cursor:
             await cursor.execute(query("report_command"), params)
-            row = await cursor.fetchone()
-        return None if row is None else row["event_id"]
+            return await cursor.fetchone()
 
     async def start_child_playbook(
         self, lease: Lease, child_execution_id: str, payload: dict[str, Any]

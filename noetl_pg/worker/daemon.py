@@ -42,6 +42,7 @@ from noetl_pg.store.notifier import Notifier
 from noetl_pg.store.queue import CommandQueue
 from noetl_pg.worker import report as reports
 from noetl_pg.worker.allow import ALLOW_TOOLS_ENV, ToolAllowList
+from noetl_pg.worker.fast_path import FAST_PATH_ENV, FastReporter, fast_path_from_env
 from noetl_pg.worker.secrets import SecretLookup
 from noetl_pg.worker.tool import Deferred, Reported, ToolContext, ToolError, WorkerSettings
 from noetl_pg.worker.tools import KINDS
@@ -85,6 +86,7 @@ class Worker:
         env: Mapping[str, str] | None = None,
         restarts: RestartPolicy | None = None,
         allowed_tools: ToolAllowList | None = None,
+        fast_path: bool | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -102,6 +104,8 @@ class Worker:
         self.python_memory_mb = python_memory_mb or int(self.env.get(PYTHON_MEMORY_ENV, 0)) or None
         self.restarts = restarts or RestartPolicy()
         self.allowed_tools = allowed_tools or ToolAllowList()
+        self.fast_path = fast_path_from_env(self.env) if fast_path is None else fast_path
+        self._fast: FastReporter | None = None
         # What the tool kinds may know of this worker.
         self.settings = WorkerSettings(
             dsn=self.dsn,
@@ -151,6 +155,8 @@ class Worker:
             await pool.open()
             stack.push_async_callback(pool.close)
             self._queue = CommandQueue(pool, self.worker_id)
+            if self.fast_path:
+                self._fast = FastReporter(pool, self._queue, self.worker_id)
             self._notifier = Notifier(self.dsn, CHANNEL, name="noetl-worker")
             self._notifier.start()
             stack.push_async_callback(self._notifier.stop)
@@ -345,7 +351,8 @@ class Worker:
         deadline = time.monotonic() + self.lease_seconds
         while True:
             try:
-                event_id = await self._queue.report(
+                reporter = self._fast or self._queue
+                event_id = await reporter.report(
                     lease, ok=done.ok, payload_json=done.payload_json, last_error=done.last_error
                 )
                 break
@@ -516,6 +523,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " of another kind fails with error kind tool_not_allowed",
     )
     metrics.add_option(parser)
+    parser.add_argument(
+        "--no-fast-path",
+        action="store_true",
+        help=f"leave every call.done to the engine (env {FAST_PATH_ENV}=0)",
+    )
     return parser.parse_args(argv)
 
 
@@ -555,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         grace_seconds=options.grace_seconds,
         python_memory_mb=options.python_memory_mb,
         allowed_tools=allowed_tools,
+        fast_path=False if options.no_fast_path else None,
     )
     metrics.CONCURRENCY.set(options.concurrency)
     metrics.serve(options.metrics_port)
