@@ -293,7 +293,8 @@ class _Checker:
                 )
             elif "with" in entry:
                 self.report((*path, "with"), "`with:` is v1 syntax; write `args:`")
-        for c_index, entry in enumerate(raw.get("case") or []):
+        case = raw.get("case")
+        for c_index, entry in enumerate(case if isinstance(case, list) else []):
             if not isinstance(entry, dict):
                 continue
             for t_path, then in _then_entries(entry.get("then"), (*base, "case", c_index, "then")):
@@ -382,7 +383,10 @@ class _Checker:
             if not isinstance(raw, dict) or not isinstance(raw.get("tool"), dict):
                 continue
             tool = raw["tool"]
-            if tool.get("kind") not in SQL_TEXT_KINDS or tool.get("template_sql") is True:
+            kind = tool.get("kind")
+            if not isinstance(kind, str) or kind not in SQL_TEXT_KINDS:
+                continue
+            if tool.get("template_sql") is True:
                 continue
             case = raw.get("case") if isinstance(raw.get("case"), list) else []
             base: Path = ("workflow", index)

@@ -77,7 +77,9 @@ def check_scopes(doc: LocatedDocument) -> list[Finding]:
             continue
         allowed = base | ({_iterator(step)} - {None})
         own = step["args"] if isinstance(step.get("args"), dict) else {}
-        arg_names = {n for n in own if isinstance(n, str)} | passed.get(step.get("step"), set())
+        name = step.get("step")
+        arg_names = {n for n in own if isinstance(n, str)}
+        arg_names |= passed.get(name, set()) if isinstance(name, str) else set()
         checker.walk(step, ("workflow", index), allowed, arg_names)
     raw_workbook = data.get("workbook")
     for index, entry in enumerate(raw_workbook if isinstance(raw_workbook, list) else []):
@@ -120,16 +122,20 @@ def _ctx_keys_written(workflow: list[dict[str, Any]]) -> set[str]:
     return keys
 
 
-def _args_passed_by_next(workflow: list[dict[str, Any]]) -> dict[Any, set[str]]:
+def _args_passed_by_next(workflow: list[dict[str, Any]]) -> dict[str, set[str]]:
     """Per target step, the arg names some `next` passes to it (one pass over the workflow)."""
-    passed: dict[Any, set[str]] = {}
+    passed: dict[str, set[str]] = {}
     for other in workflow:
         targets: list[Any] = []
         for value in [other.get("next")] + [t.get("next") for t in _then_mappings(other)]:
             targets.extend(value if isinstance(value, list) else [value])
         for target in targets:
-            if isinstance(target, dict) and isinstance(target.get("args"), dict):
-                names = passed.setdefault(target.get("step"), set())
+            if (
+                isinstance(target, dict)
+                and isinstance(target.get("step"), str)
+                and isinstance(target.get("args"), dict)
+            ):
+                names = passed.setdefault(target["step"], set())
                 names.update(n for n in target["args"] if isinstance(n, str))
     return passed
 

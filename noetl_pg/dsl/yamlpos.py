@@ -92,7 +92,15 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def load_located(text: str) -> LocatedDocument:
     """Parse one YAML document; raises yaml.YAMLError (with marks) on bad syntax."""
-    loader = _LOADER(text)
+    try:
+        return _load(text, _LOADER)
+    except UnicodeEncodeError:
+        # libyaml cannot take a lone surrogate; the pure parser names it as a YAMLError.
+        return _load(text, yaml.SafeLoader)
+
+
+def _load(text: str, loader_class: type) -> LocatedDocument:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         doc = LocatedDocument(data=None, lines=text.splitlines())
