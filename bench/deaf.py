@@ -15,6 +15,7 @@ from noetl_pg.engine.daemon import Engine
 from noetl_pg.signals import run_until_stopped
 from noetl_pg.store.notifier import Notifier
 from noetl_pg.worker import daemon as worker_daemon
+from noetl_pg.worker import sql_transport as worker_transport
 
 
 class DeafNotifier(Notifier):
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         daemon = Engine(dsn, safety_interval=args.safety_interval or 2.0)
         daemon.notifier.enabled = False
     else:
-        worker_daemon.Notifier = DeafNotifier  # the worker builds its notifier in run()
+        worker_transport.Notifier = DeafNotifier  # the SQL transport builds it on entry
         daemon = worker_daemon.Worker(
             dsn, concurrency=args.concurrency, safety_interval=args.safety_interval or 5.0
         )

@@ -8,6 +8,9 @@ Routes (the contract in examples/README.md):
                                      {"items": [...], "page": N, "has_more": bool}
     GET /flaky?key=K&fail_times=N    503 for the first N requests with key K, then
                                      200 {"ok": true, "attempts": N + 1}
+    GET /weather?city=C              the (made-up, fixed) weather of city C:
+                                     {"city": C, "temperature_c": T, "conditions": S};
+                                     404 for a city it does not know
     GET /health                      200 {"ok": true}
 """
 
@@ -23,6 +26,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 ITEMS = [{"id": n, "name": f"item-{n}"} for n in range(1, 8)]
 DEFAULT_PAGE_SIZE = 3
+WEATHER = {
+    "London": (14, "rain"),
+    "Paris": (18, "cloudy"),
+    "Madrid": (27, "sunny"),
+    "Oslo": (6, "snow"),
+}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -39,6 +48,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._items(query)
             elif url.path == "/flaky":
                 self._flaky(query)
+            elif url.path == "/weather":
+                self._weather(query)
             elif url.path == "/health":
                 self._json(200, {"ok": True})
             else:
@@ -58,6 +69,14 @@ class Handler(BaseHTTPRequestHandler):
                 "has_more": start + size < len(ITEMS),
             },
         )
+
+    def _weather(self, query: dict[str, str]) -> None:
+        city = query.get("city", "")
+        if city not in WEATHER:
+            self._json(404, {"error": f"no weather for city {city!r}"})
+            return
+        temperature, conditions = WEATHER[city]
+        self._json(200, {"city": city, "temperature_c": temperature, "conditions": conditions})
 
     def _flaky(self, query: dict[str, str]) -> None:
         key = query.get("key", "")

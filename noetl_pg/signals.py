@@ -17,10 +17,16 @@ def run_until_stopped(daemon: Daemon) -> None:
     """Run `daemon` on a new event loop; SIGTERM/SIGINT call its `stop()`, and this returns
     once `run()` has finished its own shutdown."""
 
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, daemon.stop)
-        await daemon.run()
+    asyncio.run(serve_until_stopped(daemon))
 
-    asyncio.run(serve())
+
+async def serve_until_stopped(daemon: Daemon) -> None:
+    """`run_until_stopped` on the running loop (for a caller that owns the loop)."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, daemon.stop)
+    try:
+        await daemon.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -14,6 +14,7 @@ from noetl_pg.gateway.endpoints import ENDPOINTS, MOUNTS
 from noetl_pg.gateway.errors import EXCEPTION_HANDLERS
 from noetl_pg.gateway.openapi import ASSETS_PATH, openapi_document
 from noetl_pg.gateway.route_table import routes_of
+from noetl_pg.gateway.workers import queue_listener
 from noetl_pg.store.control import AppliedWaiter
 from noetl_pg.store.db import async_pool
 
@@ -34,11 +35,15 @@ def create_app(
         await pool.open(wait=False)
         waiter = AppliedWaiter(pool)
         waiter.start()
+        listener = queue_listener(dsn)  # what remote workers' long-polls wait on
+        listener.start()
         app.state.pool = pool
         app.state.waiter = waiter
+        app.state.queue_listener = listener
         try:
             yield
         finally:
+            await listener.stop()
             await waiter.stop()
             await pool.close()
 

@@ -23,10 +23,12 @@ from noetl_pg.gateway import (
     playbooks,
     schedules,
     signals,
+    workers,
 )
 from noetl_pg.gateway.models import EventIn, RegisterPlaybook
 from noetl_pg.gateway.route_table import Endpoint, Param, Reply
 from noetl_pg.protocol import ExecutionStatus
+from noetl_pg.protocol import lease as work
 from noetl_pg.protocol.client import CancelPayload
 
 # --- the shared parts of the table --------------------------------------------------
@@ -302,6 +304,83 @@ ENDPOINTS.append(
         "Prometheus metrics: requests, queue depth, executions, apply latency (observability.md)",
         {200: Reply("the text exposition format", {"type": "string"}, media_type="text/plain")},
     )
+)
+
+# --- the remote workers' queue (gateway/workers.py; worker or admin tokens only) ------------
+
+REPORT_REFUSED = {
+    422: Reply(
+        "wrong types, unknown fields or names, missing fields; `result_not_storable` when"
+        " PostgreSQL's jsonb cannot hold the payload"
+    )
+}
+
+
+def worker_endpoint(
+    name: str, handler: Any, summary: str, body: Any, reply: Any, ok: str
+) -> Endpoint:
+    refused = REPORT_REFUSED if name == "report" else {}
+    return Endpoint(
+        "POST",
+        f"/api/v2/workers/{name}",
+        handler,
+        summary,
+        {200: Reply(ok, reply), **BAD_BODY, **refused, **UNAVAILABLE},
+        body=body,
+    )
+
+
+ENDPOINTS.extend(
+    [
+        worker_endpoint(
+            "lease",
+            workers.post_lease,
+            "Lease up to `max` ready commands; with none ready, wait up to `wait` s for one",
+            work.LeaseRequest,
+            work.LeaseReply,
+            "the leased commands (none when `wait` passed with nothing ready)",
+        ),
+        worker_endpoint(
+            "heartbeat",
+            workers.post_heartbeat,
+            "Extend the given leases; the queue_ids still held (the others were lost)",
+            work.LeasesRequest,
+            work.HeldReply,
+            "the queue_ids whose lease was extended",
+        ),
+        worker_endpoint(
+            "release",
+            workers.post_release,
+            "Give the given leases back (pending again, same attempt)",
+            work.LeasesRequest,
+            work.HeldReply,
+            "the queue_ids given back",
+        ),
+        worker_endpoint(
+            "report",
+            workers.post_report,
+            "Finish a leased command with its call.done (fenced: a lost lease records nothing)",
+            work.ReportRequest,
+            work.ReportReply,
+            "the call.done's event_id, or null when the lease was lost",
+        ),
+        worker_endpoint(
+            "child",
+            workers.post_child,
+            "Park a leased command as waiting and start its child execution (playbook tool)",
+            work.ChildRequest,
+            work.ChildReply,
+            "held: false when the lease was lost; event_id null when the child existed",
+        ),
+        worker_endpoint(
+            "wait",
+            workers.post_wait,
+            "Park a leased command as waiting on a timer or a signal (wait tool)",
+            work.WaitRequest,
+            work.WaitReply,
+            "parked: false when the lease was lost or it was parked already",
+        ),
+    ]
 )
 
 # The console's pages (docs/console.md) are HTML for people, not API: served, not described.

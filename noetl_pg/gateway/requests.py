@@ -25,9 +25,10 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def read_body(request: Request) -> bytes:
-    """The raw body, refused with 413 as soon as it is longer than the configured limit."""
-    limit: int = request.app.state.max_body_bytes
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The raw body, refused with 413 as soon as it is longer than the configured limit
+    (or `limit`, for an endpoint that carries more)."""
+    limit = limit or request.app.state.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -59,10 +60,12 @@ def _is_json(kind: str) -> bool:
     return kind in JSON_TYPES or kind.endswith("+json")
 
 
-async def read_json_object(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
+async def read_json_object(
+    request: Request, *, allow_empty: bool = False, limit: int | None = None
+) -> dict[str, Any]:
     """The body as a JSON object: 415 for another media type, 400 for malformed JSON,
     422 for JSON that is not an object."""
-    body = await read_body(request)
+    body = await read_body(request, limit)
     if not body.strip():
         if allow_empty:
             return {}

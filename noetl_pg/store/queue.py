@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -17,19 +17,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from noetl_pg.protocol import CommandStatus, Lease
+from noetl_pg.protocol.lease import ChildStart, Reclaimed
 from noetl_pg.store.queries import query
-
-
-@dataclass(frozen=True)
-class Reclaimed:
-    retried: int  # expired leases made pending again with attempt + 1
-    failed: int  # expired leases on their last attempt: failed, call.done written
-
-
-@dataclass(frozen=True)
-class ChildStart:
-    held: bool  # False: the lease was lost and nothing was written
-    event_id: int | None  # the child's new workflow.start; None if it existed already
+from noetl_pg.store.waits import park_wait
 
 
 class CommandQueue:
@@ -143,6 +133,14 @@ class CommandQueue:
         if row is None:
             return ChildStart(held=False, event_id=None)
         return ChildStart(held=True, event_id=row["event_id"])
+
+    async def park_wait(
+        self, lease: Lease, *, signal: str | None, after: float | None, until: datetime | None
+    ) -> bool:
+        """Park the command as 'waiting' on a timer or a signal (the wait tool); False if
+        the lease was lost or it was parked already."""
+        async with self.pool.connection() as conn:
+            return await park_wait(conn, lease, signal=signal, after=after, until=until)
 
     async def _fenced_many(self, name: str, leases: Iterable[Lease], **extra: Any) -> set[int]:
         leases = list(leases)

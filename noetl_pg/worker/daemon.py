@@ -1,11 +1,12 @@
 """The worker daemon: lease commands from `noetl.queue`, run their tools, report back.
 
-One asyncio loop per process. The lease loop wakes on the queue channel (through the
-`Notifier`), on its safety timer and when a slot frees up; each leased command runs as
-a task; one heartbeat task extends all held leases at once and cancels a command whose
-lease was lost. Both loops are watched (`watch.py`): one that dies is restarted, one that
-keeps dying stops the worker with the reason. Reports are fenced: a worker that lost a
-lease records nothing.
+One asyncio loop per process, on one of two transports (worker/transport.py): SQL with a
+DSN, or HTTP through the gateway with `--gateway URL` and no DSN. The lease loop wakes
+when work is queued (a NOTIFY, or the gateway's long-poll), on its safety timer and when a
+slot frees up; each leased command runs as a task; one heartbeat task extends all held
+leases at once and cancels a command whose lease was lost. Both loops are watched
+(`watch.py`): one that dies is restarted, one that keeps dying stops the worker with the
+reason. Reports are fenced: a worker that lost a lease records nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pydantic import ValidationError
 from noetl_pg import daemon_metrics as metrics
 from noetl_pg.dsl.render import TemplateError, resolve_secrets
 from noetl_pg.protocol import ErrorKind, Lease
+from noetl_pg.protocol.lease import LeasedCommand, QueueUnavailable, ReportRefused
 from noetl_pg.protocol.tools import (
     ToolConfig,
     config_error_message,
@@ -37,24 +39,30 @@ from noetl_pg.protocol.tools import (
     unknown_kind_message,
 )
 from noetl_pg.signals import run_until_stopped
-from noetl_pg.store.db import async_pool
-from noetl_pg.store.notifier import Notifier
-from noetl_pg.store.queue import CommandQueue
 from noetl_pg.worker import report as reports
 from noetl_pg.worker.allow import ALLOW_TOOLS_ENV, ToolAllowList
-from noetl_pg.worker.fast_path import FAST_PATH_ENV, FastReporter, fast_path_from_env
+from noetl_pg.worker.fast_path import FAST_PATH_ENV, fast_path_from_env
+from noetl_pg.worker.remote import (
+    DEFAULT_POLL_INTERVAL,
+    GATEWAY_URL_ENV,
+    GatewayError,
+    GatewayTransport,
+    WorkerRefused,
+)
 from noetl_pg.worker.secrets import SecretLookup
+from noetl_pg.worker.sql_transport import IDLE_FLOOR, SqlTransport
 from noetl_pg.worker.tool import Deferred, Reported, ToolContext, ToolError, WorkerSettings
 from noetl_pg.worker.tools import KINDS
+from noetl_pg.worker.transport import CommandTransport
 from noetl_pg.worker.watch import RestartPolicy, SideTaskFailed, watched
 
 log = logging.getLogger("noetl_pg.worker")
 
-CHANNEL = "noetl_queue"
-# Errors that mean "the database is unreachable right now": retry, do not crash.
 PYTHON_MEMORY_ENV = "NOETL_PYTHON_MEMORY_MB"
-_DB_DOWN = (psycopg.OperationalError, PoolTimeout, OSError)
-_IDLE_FLOOR = 0.05  # never spin: a ready row we could not lease is being leased by another
+# Errors that mean "the queue is unreachable right now" (the database, or the gateway):
+# retry, do not crash.
+_DB_DOWN = (psycopg.OperationalError, PoolTimeout, OSError, QueueUnavailable)
+_RETRY_SECONDS = 0.5  # how soon to try again once the queue was unreachable
 
 
 @dataclass
@@ -70,11 +78,12 @@ def default_worker_id() -> str:
 
 
 class Worker:
-    """Runs commands from `noetl.queue` until `stop()` (or SIGTERM/SIGINT via `main`)."""
+    """Runs commands from `noetl.queue` until `stop()` (or SIGTERM/SIGINT via `main`):
+    with `dsn` on the database, or with `gateway_url` (and a worker `token`) over HTTP."""
 
     def __init__(
         self,
-        dsn: str,
+        dsn: str | None = None,
         worker_id: str | None = None,
         concurrency: int = 4,
         lease_seconds: float = 30.0,
@@ -87,12 +96,20 @@ class Worker:
         restarts: RestartPolicy | None = None,
         allowed_tools: ToolAllowList | None = None,
         fast_path: bool | None = None,
+        gateway_url: str | None = None,
+        token: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
+        if (dsn is None) == (gateway_url is None):
+            raise ValueError("a worker needs either a dsn or a gateway_url (not both)")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if lease_seconds <= 0 or safety_interval <= 0:
             raise ValueError("lease_seconds and safety_interval must be positive")
         self.dsn = dsn
+        self.gateway_url = gateway_url
+        self.token = token
+        self.poll_interval = poll_interval
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -105,7 +122,6 @@ class Worker:
         self.restarts = restarts or RestartPolicy()
         self.allowed_tools = allowed_tools or ToolAllowList()
         self.fast_path = fast_path_from_env(self.env) if fast_path is None else fast_path
-        self._fast: FastReporter | None = None
         # What the tool kinds may know of this worker.
         self.settings = WorkerSettings(
             dsn=self.dsn,
@@ -117,8 +133,7 @@ class Worker:
         self._held: dict[int, _Held] = {}
         self._stop_requested = False
         self._hurry: asyncio.Event | None = None
-        self._notifier: Notifier | None = None
-        self._queue: CommandQueue | None = None
+        self._transport: CommandTransport | None = None
         self._resources: dict[str, Any] = {}  # each tool kind's, by kind name
         self.ready = asyncio.Event()  # set after the first look at the queue
 
@@ -135,8 +150,8 @@ class Worker:
             log.info("worker %s: second stop request, releasing now", self.worker_id)
             self._hurry.set()
         self._stop_requested = True
-        if self._notifier is not None:
-            self._notifier.wake()
+        if self._transport is not None:
+            self._transport.interrupt()
 
     async def run(self) -> None:
         """Run until stopped; raises SideTaskFailed if the heartbeat or the lease loop
@@ -144,22 +159,7 @@ class Worker:
         self._hurry = asyncio.Event()
         self._resources = {}
         async with contextlib.AsyncExitStack() as stack:
-            pool = async_pool(
-                self.dsn,
-                min_size=1,
-                max_size=min(self.concurrency, 8) + 2,
-                name="noetl-worker",
-                autocommit=True,  # every CommandQueue call is one statement: no BEGIN/COMMIT
-                check=False,  # a dead connection fails the call, which is retried (_DB_DOWN)
-            )
-            await pool.open()
-            stack.push_async_callback(pool.close)
-            self._queue = CommandQueue(pool, self.worker_id)
-            if self.fast_path:
-                self._fast = FastReporter(pool, self._queue, self.worker_id)
-            self._notifier = Notifier(self.dsn, CHANNEL, name="noetl-worker")
-            self._notifier.start()
-            stack.push_async_callback(self._notifier.stop)
+            self._transport = await stack.enter_async_context(self._open_transport())
             for name, kind in KINDS.items():
                 if kind.resources is not None:
                     opened = kind.resources(self.settings)
@@ -170,8 +170,9 @@ class Worker:
             )
             stack.push_async_callback(_cancel, heartbeat)
             log.info(
-                "worker %s started: concurrency %d, lease %gs, safety timer %gs",
+                "worker %s started on %s: concurrency %d, lease %gs, safety timer %gs",
                 self.worker_id,
+                self.gateway_url or "the database",
                 self.concurrency,
                 self.lease_seconds,
                 self.safety_interval,
@@ -187,6 +188,20 @@ class Worker:
                 raise
         log.info("worker %s stopped", self.worker_id)
 
+    def _open_transport(self) -> SqlTransport | GatewayTransport:
+        if self.gateway_url is not None:
+            return GatewayTransport(
+                self.gateway_url,
+                self.worker_id,
+                token=self.token,
+                poll_interval=self.poll_interval,
+                lease_seconds=self.lease_seconds,
+            )
+        assert self.dsn is not None
+        return SqlTransport(
+            self.dsn, self.worker_id, concurrency=self.concurrency, fast_path=self.fast_path
+        )
+
     async def _cancel_commands(self) -> None:
         tasks = [held.task for held in self._held.values()]
         for task in tasks:
@@ -196,36 +211,36 @@ class Worker:
     # --- leasing -------------------------------------------------------------------
 
     async def _lease_loop(self) -> None:
-        assert self._queue is not None and self._notifier is not None
+        transport = self._transport
+        assert transport is not None
         next_reclaim = 0.0
         while not self._stop_requested:
             wait = self.safety_interval
+            slots = 0  # free slots still open after leasing: what to wait for work with
             try:
                 if time.monotonic() >= next_reclaim:
                     await self._reclaim()
                     next_reclaim = time.monotonic() + self.safety_interval
                 free = self.concurrency - len(self._held)
                 if free > 0:
-                    rows = await self._queue.lease_commands(free, self.lease_seconds)
+                    commands = await transport.lease_commands(free, self.lease_seconds)
                     self.ready.set()
-                    for row in rows:
-                        self._start(row)
-                    if len(rows) == free:
+                    for command in commands:
+                        self._start(command)
+                    if len(commands) == free:
                         continue  # there may be more: look again once a slot frees
-                    delay = await self._queue.next_available_delay()
-                    if delay is not None:
-                        wait = min(wait, max(delay, _IDLE_FLOOR))
+                    slots = free - len(commands)
+                wait = min(wait, max(next_reclaim - time.monotonic(), IDLE_FLOOR))
+                metrics.BUSY.set(len(self._held))
+                metrics.woke("worker", await transport.wait_for_work(wait, slots))
             except _DB_DOWN as exc:
                 metrics.DB_UNAVAILABLE.labels("worker").inc()
-                log.warning("worker %s: database unavailable (%s); retrying", self.worker_id, exc)
-                wait = min(wait, 1.0)
-            wait = min(wait, max(next_reclaim - time.monotonic(), _IDLE_FLOOR))
-            metrics.BUSY.set(len(self._held))
-            metrics.woke("worker", await self._notifier.wait(wait))
+                log.warning("worker %s: queue unavailable (%s); retrying", self.worker_id, exc)
+                metrics.woke("worker", await transport.wait_for_work(_RETRY_SECONDS, 0))
 
     async def _reclaim(self) -> None:
-        assert self._queue is not None
-        reclaimed = await self._queue.reclaim_expired()
+        assert self._transport is not None
+        reclaimed = await self._transport.reclaim_expired()
         metrics.RECLAIMS.labels("retried").inc(reclaimed.retried)
         metrics.RECLAIMS.labels("failed").inc(reclaimed.failed)
         if reclaimed.retried or reclaimed.failed:
@@ -235,14 +250,14 @@ class Worker:
                 reclaimed.failed,
             )
 
-    def _start(self, row: dict[str, Any]) -> None:
-        lease = CommandQueue.lease_of(row)
+    def _start(self, command: LeasedCommand) -> None:
+        lease = command.lease
         stale = self._held.get(lease.queue_id)
         if stale is not None:
             # Our earlier lease on it expired and was taken back: that run is fenced out.
             log.warning("leased queue_id=%s again: cancelling its stale run", lease.queue_id)
             stale.task.cancel()
-        task = asyncio.create_task(self._execute(row, lease), name=f"command-{lease.queue_id}")
+        task = asyncio.create_task(self._execute(command), name=f"command-{lease.queue_id}")
         self._held[lease.queue_id] = _Held(lease, task)
         task.add_done_callback(lambda done, qid=lease.queue_id: self._finished(qid, done))
 
@@ -250,21 +265,20 @@ class Worker:
         held = self._held.get(queue_id)
         if held is not None and held.task is task:  # not a newer lease of the same command
             del self._held[queue_id]
-        if self._notifier is not None:
-            self._notifier.wake()  # a slot is free
+        if self._transport is not None:
+            self._transport.wake()  # a slot is free
 
     # --- running one command -------------------------------------------------------
 
-    async def _execute(self, row: dict[str, Any], lease: Lease) -> None:
-        name = row["tool_kind"]
+    async def _execute(self, command: LeasedCommand) -> None:
+        lease, name = command.lease, command.tool_kind
         where = (
-            f"queue_id={lease.queue_id} execution={row['execution_id']} step={row['step']}"
+            f"queue_id={lease.queue_id} execution={command.execution_id} step={command.step}"
             f" kind={name} attempt={lease.attempt}"
         )
         log.info("start %s", where)
         started = time.monotonic()
-        allowed = (row["context"] or {}).get("secrets", [])
-        secrets = SecretLookup(self.env, allowed=allowed)
+        secrets = SecretLookup(self.env, allowed=command.secret_names)
 
         def finish(response: Any, error: dict[str, Any] | None) -> reports.CallReport:
             duration_ms = round((time.monotonic() - started) * 1000)
@@ -276,16 +290,16 @@ class Worker:
                 error, duration_ms, max_bytes=self.max_result_bytes, secrets=secrets.used
             )
 
-        assert self._queue is not None
+        assert self._transport is not None
         ctx = ToolContext(
             lease=lease,
-            execution_id=row["execution_id"],
-            step=row["step"],
-            run_key=row["run_key"],
-            timeout_seconds=row["timeout_seconds"],
+            execution_id=command.execution_id,
+            step=command.step,
+            run_key=command.run_key,
+            timeout_seconds=command.timeout_seconds,
             settings=self.settings,
             resource=self._resources.get(name),
-            queue=self._queue,
+            queue=self._transport,
             finish=finish,
             secrets_used=secrets.used,
         )
@@ -300,8 +314,8 @@ class Worker:
                     ErrorKind.UNKNOWN_TOOL,
                     f"a {name!r} tool is resolved by the engine; no worker runs one",
                 )
-            config = _rendered_config(name, resolve_secrets(row["tool_config"] or {}, secrets))
-            args = resolve_secrets(row["args"] or {}, secrets)
+            config = _rendered_config(name, resolve_secrets(command.tool_config or {}, secrets))
+            args = resolve_secrets(command.args or {}, secrets)
             result = await kind.run(config, args, ctx)
         except ToolError as exc:
             error: dict[str, Any] | None = exc.as_error()
@@ -331,11 +345,11 @@ class Worker:
     async def _hand_back(self, lease: Lease, where: str) -> None:
         """Release a lease (same attempt) once the database answers again; if it does not
         before the lease runs out, expiry hands the command back instead."""
-        assert self._queue is not None
+        assert self._transport is not None
         deadline = time.monotonic() + self.lease_seconds
         while time.monotonic() < deadline:
             try:
-                await self._queue.release([lease])
+                await self._transport.release([lease])
                 return
             except _DB_DOWN:
                 await asyncio.sleep(0.5)
@@ -344,19 +358,18 @@ class Worker:
     async def _report(
         self, lease: Lease, done: reports.CallReport, where: str, duration_ms: int
     ) -> None:
-        assert self._queue is not None
+        assert self._transport is not None
         held = self._held.get(lease.queue_id)
         if held is not None:
             held.reporting = True
         deadline = time.monotonic() + self.lease_seconds
         while True:
             try:
-                reporter = self._fast or self._queue
-                event_id = await reporter.report(
+                event_id = await self._transport.report(
                     lease, ok=done.ok, payload_json=done.payload_json, last_error=done.last_error
                 )
                 break
-            except psycopg.DataError as exc:
+            except (psycopg.DataError, ReportRefused) as exc:
                 # The payload passed our checks but not jsonb's: record why, not nothing.
                 done = reports.failure(
                     {
@@ -366,25 +379,28 @@ class Worker:
                     duration_ms,
                     max_bytes=self.max_result_bytes,
                 )
+            except (GatewayError, WorkerRefused) as exc:
+                log.error("could not report %s (%s); its lease will expire", where, exc)
+                return
             except _DB_DOWN as exc:
                 if time.monotonic() > deadline:
                     log.error("could not report %s (%s); its lease will expire", where, exc)
                     return
                 log.warning("report of %s failed (%s); retrying", where, exc)
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(_RETRY_SECONDS)
         _log_finish(where, event_id, done, duration_ms)
 
     # --- heartbeats ----------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        assert self._queue is not None
+        assert self._transport is not None
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             held = dict(self._held)
             if not held:
                 continue
             try:
-                kept = await self._queue.heartbeat(
+                kept = await self._transport.heartbeat(
                     [h.lease for h in held.values()], self.lease_seconds
                 )
             except _DB_DOWN as exc:
@@ -404,7 +420,7 @@ class Worker:
     # --- graceful stop -------------------------------------------------------------
 
     async def _drain(self) -> None:
-        assert self._queue is not None and self._hurry is not None
+        assert self._hurry is not None
         if not self._held:
             return
         tasks = {held.task for held in self._held.values()}
@@ -429,7 +445,7 @@ class Worker:
 
     async def _give_back_unfinished(self) -> None:
         """Cancel the commands still running and release their leases (same attempt)."""
-        assert self._queue is not None
+        assert self._transport is not None
         unfinished = [held for held in self._held.values() if not held.task.done()]
         for held in unfinished:
             held.task.cancel()
@@ -437,7 +453,7 @@ class Worker:
         if not unfinished:
             return
         try:
-            released = await self._queue.release(held.lease for held in unfinished)
+            released = await self._transport.release(held.lease for held in unfinished)
         except (*_DB_DOWN, psycopg.Error) as exc:
             log.warning(
                 "could not release %d commands (%s); their leases will expire", len(unfinished), exc
@@ -488,8 +504,23 @@ def _rendered_config(kind: str, config: Any) -> ToolConfig:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="noetl-worker",
-        description="Run commands from noetl.queue (database: NOETL_DSN, else the embedded"
-        " server).",
+        description="Run commands from noetl.queue: on the database (NOETL_DSN, else the"
+        " embedded server), or with --gateway URL over HTTP with no database (a worker"
+        " token in NOETL_API_TOKEN).",
+    )
+    parser.add_argument(
+        "--gateway",
+        default=os.environ.get(GATEWAY_URL_ENV) or None,
+        metavar="URL",
+        help=f"reach the queue through this gateway instead of the database (env"
+        f" {GATEWAY_URL_ENV}); the token is NOETL_API_TOKEN",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_INTERVAL,
+        help="with --gateway: the longest wait of one long-poll for work, in seconds"
+        f" ({DEFAULT_POLL_INTERVAL:g})",
     )
     parser.add_argument("--concurrency", type=int, default=4, help="commands at once (4)")
     parser.add_argument("--worker-id", default=None, help="default: host-pid-random")
@@ -559,7 +590,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"noetl-worker: {exc}", file=sys.stderr)
         return 2
     worker = Worker(
-        resolve_dsn(),
+        None if options.gateway else resolve_dsn(),
+        gateway_url=options.gateway,
+        poll_interval=options.poll_interval,
         worker_id=options.worker_id,
         concurrency=options.concurrency,
         lease_seconds=options.lease_seconds,

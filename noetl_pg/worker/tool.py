@@ -22,8 +22,8 @@ from typing import Any, Generic, TypeVar
 
 from noetl_pg.protocol import ErrorKind, Lease
 from noetl_pg.protocol.tool_config import ToolConfig
-from noetl_pg.store.queue import CommandQueue
 from noetl_pg.worker.report import CallReport
+from noetl_pg.worker.transport import CommandTransport
 
 C = TypeVar("C", bound=ToolConfig)
 R = TypeVar("R")
@@ -64,7 +64,7 @@ class Reported:
 class WorkerSettings:
     """What a kind's resources and calls may know about the worker that runs them."""
 
-    dsn: str  # the orchestrator's database
+    dsn: str | None  # the orchestrator's database; None for a worker on the gateway (HTTP)
     concurrency: int
     max_result_bytes: int
     python_memory_mb: int | None
@@ -82,7 +82,7 @@ class ToolContext(Generic[R]):
     timeout_seconds: float | None
     settings: WorkerSettings
     resource: R
-    queue: CommandQueue
+    queue: CommandTransport  # the worker's queue, over SQL or HTTP
     # Turns a response (or an error) into the checked call.done report, as the worker
     # would after the tool returns; tools that report themselves use it.
     finish: Callable[[Any, dict[str, Any] | None], CallReport]

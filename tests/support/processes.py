@@ -48,6 +48,17 @@ def terminate(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     return process.wait(timeout=timeout)
 
 
+def stop(process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within `timeout`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def wait_until(
     condition: Callable[[], Any], what: str = "", *, timeout: float = 60, every: float = 0.05
 ) -> Any:

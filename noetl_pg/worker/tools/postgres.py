@@ -47,7 +47,7 @@ async def run(config: PostgresConfig, args: dict[str, Any], ctx: ToolContext[Pos
     sql, params = config.sql, config.params
     timeout = config.timeout or ctx.timeout_seconds
     dsn = connection_dsn(config.connection or config.auth, ctx)
-    own_database = dsn == ctx.settings.dsn
+    own_database = ctx.queue.orchestrator is not None and dsn == ctx.settings.dsn
     try:
         pool = await ctx.resource.pool(dsn, probe=not own_database)
         if own_database:
@@ -113,7 +113,8 @@ async def _run_and_report(
                     raise  # the database went away: not the SQL's failure
                 report = ctx.finish(None, _tool_error(exc, timeout).as_error())
             await conn.execute("SELECT set_config('statement_timeout', '0', true)")
-            event_id = await ctx.queue.report_on(
+            assert ctx.queue.orchestrator is not None  # own_database: a worker on SQL
+            event_id = await ctx.queue.orchestrator.report_on(
                 conn,
                 ctx.lease,
                 ok=report.ok,
@@ -139,6 +140,13 @@ def _tool_error(exc: psycopg.Error, timeout: float | None) -> ToolError:
 def connection_dsn(connection: str | None, ctx: ToolContext[PostgresPools]) -> str:
     """A DSN as it is, a NAME from `NOETL_CONNECTION_<NAME>`, or the worker's database."""
     if not connection:
+        if ctx.settings.dsn is None:
+            raise ToolError(
+                ErrorKind.CONFIG,
+                "this worker reaches the server over HTTP (--gateway) and has no database of"
+                " its own: name the step's `connection` (a DSN, or a NAME with"
+                f" {CONNECTION_ENV_PREFIX}NAME in the worker's environment)",
+            )
         return ctx.settings.dsn
     if "=" in connection or "://" in connection:
         return connection

@@ -16,7 +16,6 @@ from typing import Any, Literal
 from pydantic import model_validator
 
 from noetl_pg.protocol.tool_config import Seconds, Templated, ToolConfig, has_template
-from noetl_pg.store.waits import park_wait
 from noetl_pg.worker.tool import Deferred, ToolContext, ToolKind
 
 
@@ -46,14 +45,12 @@ class WaitConfig(ToolConfig):
 
 async def run(config: WaitConfig, args: dict[str, Any], ctx: ToolContext[None]) -> Any:
     after = config.seconds if config.signal is None else config.timeout
-    async with ctx.queue.pool.connection() as conn:
-        parked = await park_wait(
-            conn,
-            ctx.lease,
-            signal=config.signal,
-            after=after,
-            until=config.until if isinstance(config.until, datetime) else None,
-        )
+    parked = await ctx.queue.park_wait(
+        ctx.lease,
+        signal=config.signal,
+        after=after,
+        until=config.until if isinstance(config.until, datetime) else None,
+    )
     return Deferred("waiting" if parked else "lease lost or already waiting")
 
 

@@ -34,10 +34,15 @@ EXPECTED = {
     ),
     "pagination": ([], {"count": 7, "items": ITEMS}, ["fetch_all", "end"]),
     "flaky_retry": ([], {"response": {"ok": True, "attempts": 3}}, ["call_flaky", "end"]),
+    "weather_loop_v2": (
+        [],
+        {"cities": 3, "warm": ["Paris", "Madrid"]},
+        ["start", "fetch_weather", "end"],
+    ),
     "durable_timer": ([], {"waited": 1.0}, ["start", "end"]),
     "step_timeout": ([], {"timed_out": True}, ["fallback"]),
 }
-NEEDS_SERVER = {"pagination", "flaky_retry"}
+NEEDS_SERVER = {"pagination", "flaky_retry", "weather_loop_v2"}
 
 
 def test_every_example_has_an_expected_result():

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
+from noetl_pg.store.db import connect
 from tests.integration.gateway.test_processes import gateway_process, process, wait_for_status
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,17 +34,39 @@ def run_snippet(code: str, url: str, namespace: dict) -> str:
     return printed.getvalue()
 
 
-def test_the_guide_page_snippets_run_against_real_processes(dsn, monkeypatch):
+@contextlib.contextmanager
+def script_process(code: str, url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A snippet that runs until stopped (the worker), as its own program with no DSN."""
+    script = tmp_path / "guide_worker.py"
+    script.write_text(code.replace("http://localhost:8000", url))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NOETL_")}
+    log = open(tmp_path / "guide_worker.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, str(script)], env=environment, stdout=log, stderr=log)
+    log.close()
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_the_guide_page_snippets_run_against_real_processes(dsn, monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("NOETL_DSN", dsn)
-    register, start, state = (
+    worker, register, start, state = (
         next(s for s in python_snippets() if marker in s)
-        for marker in ("register-playbook", '"workflow.start"', "state_store.get_state")
+        for marker in (
+            "QueuePollerV2",
+            "register-playbook",
+            '"workflow.start"',
+            "state_store.get_state",
+        )
     )
     with (
         gateway_process(dsn) as url,
         process("noetl_pg.engine.daemon", dsn),
-        process("noetl_pg.worker.daemon", dsn),
+        script_process(worker, url, tmp_path) as guide_worker,
         httpx.Client(base_url=url, timeout=60) as api,
     ):
         assert "'status': 'registered'" in run_snippet(register, url, {})
@@ -58,3 +86,11 @@ def test_the_guide_page_snippets_run_against_real_processes(dsn, monkeypatch):
         )
         assert guides_own.status_code == 422
         assert "path" in guides_own.json()["error"]["message"]
+
+        guide_worker.send_signal(signal.SIGTERM)  # a graceful stop, as noetl-worker's
+        assert guide_worker.wait(timeout=60) == 0, (tmp_path / "guide_worker.log").read_text()
+    with connect(dsn) as conn:
+        ran_by = conn.execute("SELECT DISTINCT assigned_worker_id FROM noetl.queue").fetchall()
+    assert ran_by == [
+        {"assigned_worker_id": "worker-001"}
+    ]  # the guide's worker, over HTTP, ran every command

@@ -120,6 +120,24 @@ def test_each_documented_status_is_answered(start_gateway, dsn):
             send("POST", route, route, **bad)
     send("GET", "/metrics", "/metrics")  # 200
 
+    lost = {"queue_id": 1, "worker_id": "w", "attempt": 1}  # no such lease: fenced out
+    work_requests = {
+        "lease": {"worker_id": "w", "max": 2, "wait": 0},
+        "heartbeat": {"leases": [lost]},
+        "release": {"leases": [lost]},
+        "report": {"lease": lost, "ok": True, "payload": {"response": 1}},
+        "child": {"lease": lost, "child_execution_id": "exec-c", "payload": {}},
+        "wait": {"lease": lost, "after": 1},
+    }
+    # A report may carry a result up to NOETL_MAX_RESULT_BYTES (1 MiB) past the body limit.
+    too_big_report = {**too_big, "content": b"{" + b" " * (LIMIT + 2**20 + 2**16) + b"}"}
+    for name, body in work_requests.items():
+        route = f"/api/v2/workers/{name}"
+        send("POST", route, route, json=body)  # 200
+        send("POST", route, route, json={**body, "unknown": 1})  # 422
+        for bad in (malformed, too_big_report if name == "report" else too_big, form):
+            send("POST", route, route, **bad)
+
     # Auth: no token is 401; a token whose role may not do it is 403.
     worker, reader = bearer(make_token(dsn, "worker")), bearer(make_token(dsn, "reader"))
     for endpoint in ENDPOINTS:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from contextlib import contextmanager
 import httpx
 
 from tests.integration.gateway.support import HELLO
-from tests.support.processes import free_port, start_daemon, terminate, wait_until
+from tests.support.processes import free_port, start_daemon, stop, terminate, wait_until
 
 DEADLINE = 60.0  # seconds; a hang guard, not a performance check
 
@@ -31,20 +30,23 @@ def process(module: str, dsn: str, *args: str, **env: str) -> Iterator[subproces
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=DEADLINE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc, DEADLINE)
         if proc.stdout:
             proc.stdout.close()
 
 
 @contextmanager
-def gateway_process(dsn: str, **env: str) -> Iterator[str]:
-    port = free_port()
+def gateway_process(dsn: str, port: int | None = None, **env: str) -> Iterator[str]:
+    with gateway_and_process(dsn, port, **env) as (url, _):
+        yield url
+
+
+@contextmanager
+def gateway_and_process(
+    dsn: str, port: int | None = None, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A real gateway, once healthy: its URL and its process."""
+    port = port or free_port()
     with process("noetl_pg.gateway.server", dsn, "--port", str(port), **env) as proc:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + DEADLINE
@@ -57,7 +59,7 @@ def gateway_process(dsn: str, **env: str) -> Iterator[str]:
                 pass
             assert time.monotonic() < deadline, "noetl-gateway did not become healthy"
             time.sleep(0.05)
-        yield url
+        yield url, proc
 
 
 def wait_for_status(api: httpx.Client, execution_id: str, statuses: set[str]) -> dict:

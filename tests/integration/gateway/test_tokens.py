@@ -116,3 +116,17 @@ def test_a_bad_role_is_a_usage_error(dsn):
     done = token_cli(dsn, "create", "--role", "root")
     assert done.returncode == 2
     assert "invalid choice: 'root'" in done.stderr
+
+
+def test_only_worker_and_admin_tokens_reach_the_worker_endpoints(start_gateway, tokens):
+    api = start_gateway()
+    lease = {"worker_id": "w", "max": 1, "wait": 0}
+    for role in ("client", "reader"):
+        refused = api.post("/api/v2/workers/lease", json=lease, headers=bearer(tokens[role]))
+        message = assert_error(refused, 403, "forbidden")["message"]
+        assert f"a {role} token cannot work" in message
+    for role in ("worker", "admin"):
+        answered = api.post("/api/v2/workers/lease", json=lease, headers=bearer(tokens[role]))
+        assert answered.status_code == 200, answered.text
+        assert answered.json() == {"commands": []}
+    assert_error(api.post("/api/v2/workers/lease", json=lease), 401, "unauthorized")
