@@ -148,3 +148,15 @@ def test_hot_query_stays_on_its_index(history, name):
     assert not sequential, f"{name} scans {sequential} sequentially: {scans}"
     used = {idx for _, _, idx in scans}
     assert indexes & used, f"{name} uses none of {sorted(indexes)}: {scans}"
+
+
+def test_an_execution_s_warnings_are_read_from_the_partial_indexes(history):
+    with connect(history) as conn:
+        row = conn.execute(
+            "EXPLAIN (FORMAT JSON) " + query("get_execution_state"), {"execution_id": "exec-5000"}
+        ).fetchone()
+        conn.rollback()
+    used = {index for _, _, index in _scans(next(iter(row.values()))[0]["Plan"])}
+    # (idx_event_execution stays in the plan: it finds the pending workflow.start of an
+    # execution no engine has created yet, one row.)
+    assert {"idx_event_diagnostic", "idx_event_refused"} <= used, used
