@@ -50,8 +50,8 @@ CONCURRENCY = Gauge(
     "noetl_worker_concurrency", "Commands this worker may hold at once.", registry=REGISTRY
 )
 RECLAIMS = Counter(
-    "noetl_worker_lease_reclaims_total",
-    "Expired leases this worker took back, by result (retried or failed).",
+    "noetl_engine_lease_reclaims_total",
+    "Expired leases the maintenance leader took back, by result (retried or failed).",
     ["result"],
     registry=REGISTRY,
 )

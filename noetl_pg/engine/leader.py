@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from noetl_pg import daemon_metrics as metrics
 from noetl_pg.protocol.retention import deployment_retention
 from noetl_pg.store.db import connect_async
 from noetl_pg.store.queries import query
@@ -92,6 +93,8 @@ class MaintenanceLeader:
                     self.leading.set()
             if self.leading.is_set():
                 report = await run_pass(conn)
+                metrics.RECLAIMS.labels("retried").inc(report.leases_retried)
+                metrics.RECLAIMS.labels("failed").inc(report.leases_failed)
                 if report.leases_retried or report.leases_failed or report.executions_removed:
                     log.info("maintenance: %s", "; ".join(report.lines()))
             await _wait(stopping, self.interval)

@@ -53,12 +53,6 @@ class LeasedCommand(BaseModel):
 
 
 @dataclass(frozen=True)
-class Reclaimed:
-    retried: int  # expired leases made pending again with attempt + 1
-    failed: int  # expired leases on their last attempt: failed, call.done written
-
-
-@dataclass(frozen=True)
 class ChildStart:
     held: bool  # False: the lease was lost and nothing was written
     event_id: int | None  # the child's new workflow.start; None if it existed already

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from noetl_pg.protocol import CommandStatus, Lease
-from noetl_pg.protocol.lease import ChildStart, Reclaimed
+from noetl_pg.protocol.lease import ChildStart
 from noetl_pg.store.queries import query
 from noetl_pg.store.waits import park_wait
 
@@ -58,13 +58,6 @@ class CommandQueue:
     async def release(self, leases: Iterable[Lease]) -> set[int]:
         """Make the given leases pending again (same attempt); the queue_ids released."""
         return await self._fenced_many("release_leases", leases)
-
-    async def reclaim_expired(self) -> Reclaimed:
-        """Take back every expired lease of any worker (retry or fail it)."""
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(query("reclaim_expired_leases"))
-            row = await cursor.fetchone()
-        return Reclaimed(retried=row["retried"], failed=row["failed"])
 
     async def report(
         self,

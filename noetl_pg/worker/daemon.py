@@ -50,7 +50,7 @@ from noetl_pg.worker.remote import (
     WorkerRefused,
 )
 from noetl_pg.worker.secrets import SecretLookup
-from noetl_pg.worker.sql_transport import IDLE_FLOOR, SqlTransport
+from noetl_pg.worker.sql_transport import SqlTransport
 from noetl_pg.worker.tool import Deferred, Reported, ToolContext, ToolError, WorkerSettings
 from noetl_pg.worker.tools import KINDS
 from noetl_pg.worker.transport import CommandTransport
@@ -213,14 +213,9 @@ class Worker:
     async def _lease_loop(self) -> None:
         transport = self._transport
         assert transport is not None
-        next_reclaim = 0.0
         while not self._stop_requested:
-            wait = self.safety_interval
             slots = 0  # free slots still open after leasing: what to wait for work with
             try:
-                if time.monotonic() >= next_reclaim:
-                    await self._reclaim()
-                    next_reclaim = time.monotonic() + self.safety_interval
                 free = self.concurrency - len(self._held)
                 if free > 0:
                     commands = await transport.lease_commands(free, self.lease_seconds)
@@ -230,25 +225,13 @@ class Worker:
                     if len(commands) == free:
                         continue  # there may be more: look again once a slot frees
                     slots = free - len(commands)
-                wait = min(wait, max(next_reclaim - time.monotonic(), IDLE_FLOOR))
                 metrics.BUSY.set(len(self._held))
-                metrics.woke("worker", await transport.wait_for_work(wait, slots))
+                woke = await transport.wait_for_work(self.safety_interval, slots)
+                metrics.woke("worker", woke)
             except _DB_DOWN as exc:
                 metrics.DB_UNAVAILABLE.labels("worker").inc()
                 log.warning("worker %s: queue unavailable (%s); retrying", self.worker_id, exc)
                 metrics.woke("worker", await transport.wait_for_work(_RETRY_SECONDS, 0))
-
-    async def _reclaim(self) -> None:
-        assert self._transport is not None
-        reclaimed = await self._transport.reclaim_expired()
-        metrics.RECLAIMS.labels("retried").inc(reclaimed.retried)
-        metrics.RECLAIMS.labels("failed").inc(reclaimed.failed)
-        if reclaimed.retried or reclaimed.failed:
-            log.info(
-                "reclaimed expired leases: %d retried, %d failed (attempts exhausted)",
-                reclaimed.retried,
-                reclaimed.failed,
-            )
 
     def _start(self, command: LeasedCommand) -> None:
         lease = command.lease
@@ -531,7 +514,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--safety-interval",
         type=float,
         default=5.0,
-        help="look at the queue (and reclaim expired leases) at least this often (5)",
+        help="look at the queue at least this often (5); expired leases are taken back by"
+        " the engines' maintenance leader",
     )
     parser.add_argument(
         "--grace-seconds",

@@ -33,7 +33,6 @@ from noetl_pg.protocol.lease import (
     LeaseRequest,
     LeasesRequest,
     QueueUnavailable,
-    Reclaimed,
     ReportRefused,
     ReportReply,
     WaitReply,
@@ -164,10 +163,6 @@ class GatewayTransport:
 
     async def release(self, leases: Iterable[Lease]) -> set[int]:
         return await self._leases("release", leases, self.lease_seconds)
-
-    async def reclaim_expired(self) -> Reclaimed:
-        """Nothing to do here: the engine's maintenance leader reclaims expired leases."""
-        return Reclaimed(retried=0, failed=0)
 
     async def report(
         self, lease: Lease, *, ok: bool, payload_json: str, last_error: str | None

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from noetl_pg.protocol.lease import ChildStart, Lease, LeasedCommand, Reclaimed
+from noetl_pg.protocol.lease import ChildStart, Lease, LeasedCommand
 from noetl_pg.store.db import async_pool
 from noetl_pg.store.notifier import Notifier
 from noetl_pg.store.queue import CommandQueue
@@ -81,9 +81,6 @@ class SqlTransport:
 
     async def release(self, leases: Iterable[Lease]) -> set[int]:
         return await self._queue.release(leases)
-
-    async def reclaim_expired(self) -> Reclaimed:
-        return await self._queue.reclaim_expired()
 
     async def report(
         self, lease: Lease, *, ok: bool, payload_json: str, last_error: str | None

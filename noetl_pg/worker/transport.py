@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from noetl_pg.protocol.lease import ChildStart, Lease, LeasedCommand, Reclaimed
+from noetl_pg.protocol.lease import ChildStart, Lease, LeasedCommand
 from noetl_pg.store.queue import CommandQueue
 
 
@@ -45,8 +45,6 @@ class CommandTransport(Protocol):
     async def heartbeat(self, leases: Iterable[Lease], lease_seconds: float) -> set[int]: ...
 
     async def release(self, leases: Iterable[Lease]) -> set[int]: ...
-
-    async def reclaim_expired(self) -> Reclaimed: ...
 
     async def report(
         self, lease: Lease, *, ok: bool, payload_json: str, last_error: str | None

@@ -9,6 +9,7 @@ from noetl_pg.engine.daemon import Engine
 from noetl_pg.store.db import connect
 from tests.integration.worker.conftest import run_worker_until
 from tests.support.catalog import register_playbook
+from tests.support.maintenance import reclaim_expired_leases
 from tests.support.processes import kill, start_daemon, terminate, wait_until
 
 CHAIN = """
@@ -131,6 +132,7 @@ def test_a_worker_killed_inside_its_fast_path_transaction_loses_nothing(dsn, con
             kill(worker)  # mid-transaction: fenced update and call.done already written
         holder.rollback()
     assert _calls(conn, "fast-4") == []  # all of it rolled back
+    reclaim_expired_leases(dsn)  # the engines' maintenance leader would do this
     again = start_daemon(
         "worker",
         dsn,

@@ -7,8 +7,9 @@ import time
 
 from psycopg.types.json import Jsonb
 
+from noetl_pg.engine.leader import run_pass
 from noetl_pg.protocol import Lease
-from noetl_pg.store.db import async_pool, connect
+from noetl_pg.store.db import async_pool, connect, connect_async
 from noetl_pg.store.queue import CommandQueue
 from noetl_pg.worker.daemon import Worker
 from noetl_pg.worker.tools.playbook import child_execution_id
@@ -19,6 +20,7 @@ from tests.integration.worker.conftest import (
     run_worker_until,
     unfinished,
 )
+from tests.support.maintenance import maintenance_pass
 
 SECRET = "s3cr3t-value-that-must-never-be-stored"
 
@@ -139,6 +141,7 @@ def test_a_command_not_yet_available_is_run_when_it_becomes_available(dsn, conn)
 
 def test_expired_lease_is_retried_with_the_next_attempt(dsn, conn):
     queue_id = _orphaned_lease(conn, attempt=1, max_attempts=3)
+    assert maintenance_pass(dsn).leases_retried == 1  # the leader takes it back
     run_worker_until(dsn, lambda c: unfinished(c) == 0)
     [event] = call_done(conn, queue_id)
     assert event["status"] == "ok"
@@ -147,7 +150,7 @@ def test_expired_lease_is_retried_with_the_next_attempt(dsn, conn):
 
 def test_lease_exhaustion_reports_lease_expired(dsn, conn):
     queue_id = _orphaned_lease(conn, attempt=3, max_attempts=3)
-    run_worker_until(dsn, lambda c: unfinished(c) == 0)
+    assert maintenance_pass(dsn).leases_failed == 1
     [event] = call_done(conn, queue_id)
     assert event["status"] == "error"
     assert event["payload"]["error"]["kind"] == "lease_expired"
@@ -244,12 +247,15 @@ def test_a_command_its_own_worker_leases_again_is_held_once(dsn, conn, tmp_path)
         worker = Worker(dsn, lease_seconds=3.0, safety_interval=0.3, grace_seconds=0.1)
         task = asyncio.create_task(worker.run())
         await _until(marker.exists, task)
-        # The lease runs out under the first run; the worker takes it back and leases it again.
+        # The lease runs out under the first run; the maintenance leader takes it back and
+        # the same worker leases it again.
         conn.execute(
             "UPDATE noetl.queue SET lease_expires_at = now() - interval '1 second'"
             " WHERE queue_id = %s",
             [queue_id],
         )
+        async with await connect_async(dsn, autocommit=True) as maintenance:
+            await run_pass(maintenance)
         await _until(second_lease_outlived_two_leases, task)
         assert worker.running == [queue_id]
         worker.stop()
