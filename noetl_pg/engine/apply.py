@@ -18,7 +18,8 @@ from noetl_pg.engine.core import apply_event, fail_execution
 from noetl_pg.engine.reaction import InputEvent, ParentReport, Reaction
 from noetl_pg.engine.state import ExecutionState
 from noetl_pg.protocol import TERMINAL, EventName
-from noetl_pg.store.deadlines import insert_deadlines
+from noetl_pg.store.concurrency import admit, set_queued
+from noetl_pg.store.deadlines import cancel_timed_out_commands, insert_deadlines
 from noetl_pg.store.engine_store import EngineStore
 
 log = logging.getLogger("noetl_pg.engine")
@@ -33,6 +34,9 @@ class Effects:
     marks: list[dict[str, Any]] = field(default_factory=list)
     deadlines: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    timed_out: list[dict[str, Any]] = field(default_factory=list)  # commands to cancel
+    queued: list[dict[str, Any]] = field(default_factory=list)  # playbook `concurrency`
+    slots: set[str] = field(default_factory=set)  # queued or ended: admission to run
     parent_reports: list[ParentReport] = field(default_factory=list)
     states: dict[str, ExecutionState] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)
@@ -90,6 +94,16 @@ class Effects:
         self.deadlines.extend(asdict(deadline) for deadline in reaction.deadlines)
         if reaction.cancel_pending:
             self.cancelled.append(execution_id)
+        self.timed_out.extend(
+            {"execution_id": execution_id, "run_key": key} for key in reaction.cancel_commands
+        )
+        if reaction.queued is not None:
+            key, limit = reaction.queued
+            self.queued.append(
+                {"execution_id": execution_id, "key": key, "lim": limit, "seq": event.event_id}
+            )
+        if reaction.queued is not None or state.status in TERMINAL:
+            self.slots.add(execution_id)
         if reaction.parent_report is not None:
             self.parent_reports.append(reaction.parent_report)
 
@@ -105,6 +119,11 @@ class Effects:
                 ]
             )
             await store.mark_processed(self.marks)
+            await cancel_timed_out_commands(store.conn, self.timed_out)
+            await set_queued(store.conn, self.queued)
+            # Before cancel_pending: admission may wait for a key's lock, and must not
+            # hold an event lock of another execution's (a child's) while it waits.
+            await admit(store.conn, sorted(self.slots))
             await store.cancel_pending(self.cancelled)
             for report in self.parent_reports:
                 await store.report_to_parent(report.parent_queue_id, report.ok, report.payload)

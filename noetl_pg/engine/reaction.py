@@ -82,4 +82,7 @@ class Reaction:
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None  # the event was refused: why
     cancel_pending: bool = False
+    # run_keys of commands a step timeout dropped: cancelled if still pending or waiting.
+    cancel_commands: list[str] = field(default_factory=list)
+    queued: tuple[str, int] | None = None  # playbook `concurrency`: (rendered key, limit)
     parent_report: ParentReport | None = None

@@ -147,4 +147,4 @@ SELECT execution_id, 'workflow.cancel',
        jsonb_build_object('reason', 'parent execution ' || parent_execution_id || ' stopped')
   FROM noetl.execution
  WHERE parent_execution_id = ANY(%(ids)s)
-   AND status IN ('pending', 'running');
+   AND status IN ('pending', 'queued', 'running');
