@@ -20,6 +20,8 @@ from noetl_pg.engine.state import ExecutionState
 from noetl_pg.protocol import TERMINAL, EventName
 from noetl_pg.store.concurrency import admit, set_queued
 from noetl_pg.store.deadlines import cancel_timed_out_commands, insert_deadlines
+from noetl_pg.store.drain import REFUSAL as DRAINING
+from noetl_pg.store.drain import is_draining
 from noetl_pg.store.engine_store import EngineStore
 
 log = logging.getLogger("noetl_pg.engine")
@@ -78,6 +80,8 @@ class Effects:
                 "priority": command.priority,
                 "delay_seconds": command.delay_seconds,
                 "timeout_seconds": command.timeout_seconds,
+                "step_limit": command.step_limit,
+                "step_key": command.step_key,
             }
             for command in reaction.commands
         )
@@ -152,12 +156,16 @@ class EventApplier:
             and isinstance(row["payload"].get("path"), str)
         }
         latest = await store.latest_versions(sorted(start_paths))
+        draining = bool(start_paths) and await is_draining(store.conn)
         effects = Effects()
         for row in rows:
             event = _input_event(row)
             state = effects.states.get(event.execution_id)
             if state is None and event.execution_id in executions:
                 state = ExecutionState.from_row(executions[event.execution_id])
+            if draining and _new_workflow(state, event):
+                effects.add(event, Reaction(state=None, error=DRAINING))
+                continue
             effects.add(event, await self._react(store, state, event, latest))
         await effects.write(store)
         return len(rows)
@@ -258,6 +266,13 @@ class EventApplier:
 def storable_text(text: str) -> str:
     """`text` with the one character PostgreSQL text and jsonb cannot hold spelled out."""
     return text.replace("\x00", "\\u0000")
+
+
+def _new_workflow(state: ExecutionState | None, event: InputEvent) -> bool:
+    """A start of new work (drain refuses it), not a sub-playbook of a running execution."""
+    return (
+        state is None and event.name == EventName.WORKFLOW_START and "parent" not in event.payload
+    )
 
 
 def _input_event(row: dict[str, Any]) -> InputEvent:

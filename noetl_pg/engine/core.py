@@ -537,6 +537,8 @@ class _Reactor:
     ) -> None:
         """Record a command as outstanding and hand it to the daemon to insert."""
         self.state.commands[run_key] = {"run_id": run.run_id, "step": run.step, **bookkeeping}
+        step = self.playbook.step(run.step)
+        limited = step.concurrency is not None and bookkeeping.get("kind") != "sink"
         self.reaction.commands.append(
             Command(
                 execution_id=self.state.execution_id,
@@ -549,7 +551,10 @@ class _Reactor:
                 delay_seconds=delay,
                 timeout_seconds=_timeout(config),
                 max_attempts=DEFAULT_LEASE_ATTEMPTS,
-                priority=self.state.priority + self.playbook.step(run.step).priority,
+                priority=self.state.priority + step.priority,
+                # step `concurrency`: counted per playbook path and step, in the lease
+                step_limit=step.concurrency.limit if limited else None,
+                step_key=f"{self.state.path}:{run.step}" if limited else None,
             )
         )
 

@@ -38,6 +38,8 @@ class Command:
     timeout_seconds: float | None = None
     max_attempts: int = 3
     priority: int = 0
+    step_limit: int | None = None  # step `concurrency.limit`
+    step_key: str | None = None  # what that limit counts: the playbook path and step
 
 
 @dataclass(frozen=True)

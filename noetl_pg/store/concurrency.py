@@ -24,21 +24,26 @@ async def set_queued(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         await conn.execute(query("set_queued"), {"rows": Jsonb(rows)})
 
 
-async def admit(conn: AsyncConnection, ids: list[str], keys: list[str] | None = None) -> int:
-    """Admit what the keys of these executions (and `keys`) have room for; how many."""
-    if not ids and not keys:
-        return 0
-    params = {"ids": list(ids), "keys": list(keys or [])}
+async def admit(conn: AsyncConnection, ids: list[str]) -> None:
+    """Admit what the keys of these executions have room for (with the engine's other
+    writes, in its pipeline: nothing is read back)."""
+    if ids:
+        await _admit(conn, {"ids": list(ids), "keys": []})
+
+
+async def _admit(conn: AsyncConnection, params: dict[str, Any]):
     await conn.execute(query("lock_concurrency_keys"), params)
-    cur = await conn.execute(
+    return await conn.execute(
         query("admit_queued"),
         {**params, "queued": ExecutionStatus.QUEUED, "admit_event": EventName.WORKFLOW_ADMIT},
     )
-    return len(await cur.fetchall())
 
 
 async def admit_waiting(conn: AsyncConnection, limit: int) -> int:
     """The maintenance scan: admit into every key that has a queued execution."""
     cur = await conn.execute(query("keys_with_queued"), {"limit": limit})
     keys = [row["key"] for row in await cur.fetchall()]
-    return await admit(conn, [], keys)
+    if not keys:
+        return 0
+    cur = await _admit(conn, {"ids": [], "keys": keys})
+    return len(await cur.fetchall())

@@ -36,6 +36,11 @@ EXPECTED = {
     "flaky_retry": ([], {"response": {"ok": True, "attempts": 3}}, ["call_flaky", "end"]),
     "durable_timer": ([], {"waited": 1.0}, ["start", "end"]),
     "step_timeout": ([], {"timed_out": True}, ["fallback"]),
+    "concurrency": (
+        [],
+        {"tenant": "acme", "loaded": ["a.csv", "b.csv", "c.csv", "d.csv"]},
+        ["start", "end"],
+    ),
 }
 NEEDS_SERVER = {"pagination", "flaky_retry"}
 
