@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "signal",
     "schedule",
     "rerun",
+    "drain",
 ]
 
 

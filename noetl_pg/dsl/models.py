@@ -207,6 +207,22 @@ class CaseEntry(_Model):
         return [value] if isinstance(value, dict) else value
 
 
+class StepConcurrency(_Model):
+    """Step `concurrency` (DSL.md section 9): at most `limit` commands of this step, across
+    all executions of the playbook's path, are leased at once."""
+
+    limit: int = Field(gt=0, strict=True)
+
+
+class PlaybookConcurrency(_Model):
+    """Playbook `concurrency` (DSL.md section 9): at most `limit` executions with the same
+    rendered `key` run at once; the rest wait as `queued`, in arrival order. The key is a
+    template over `workload` and `execution_id`; with none, the playbook's path."""
+
+    key: str | None = Field(default=None, min_length=1)
+    limit: int = Field(gt=0, strict=True)
+
+
 class Step(_Model):
     step: str = Field(min_length=1)
     desc: str | None = None
@@ -215,6 +231,7 @@ class Step(_Model):
     max_iterations: int = Field(default=1000, ge=1)
     timeout: float | None = Field(default=None, gt=0)  # seconds for the whole step run
     priority: int = 0  # added to the execution's priority; higher is leased first
+    concurrency: StepConcurrency | None = None
     tool: Tool
     case: list[CaseEntry] = Field(default_factory=list)
     next: list[NextTarget] = Field(default_factory=list)
@@ -304,6 +321,7 @@ class Playbook(_Model):
     workflow: list[Step] = Field(min_length=1)
     timeout: float | None = Field(default=None, gt=0)  # seconds for the whole execution
     schedules: list[Schedule] = Field(default_factory=list)
+    concurrency: PlaybookConcurrency | None = None
     # How long its finished executions are kept (e.g. `7d`); NOETL_RETENTION when absent.
     retention: str | None = None
 

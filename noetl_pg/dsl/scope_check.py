@@ -85,6 +85,10 @@ def check_scopes(doc: LocatedDocument) -> list[Finding]:
     for index, entry in enumerate(raw_workbook if isinstance(raw_workbook, list) else []):
         # A workbook tool renders in the scope of whichever step calls it.
         checker.walk(entry, ("workbook", index), base | iterators, set())
+    concurrency = data.get("concurrency")
+    if isinstance(concurrency, dict):  # rendered once, at start, from the workload
+        at_start = {"workload", "execution_id"} | set(environment().globals)
+        checker.walk(concurrency, ("concurrency",), at_start, set())
     return checker.findings
 
 

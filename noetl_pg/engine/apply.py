@@ -18,7 +18,10 @@ from noetl_pg.engine.core import apply_event, fail_execution
 from noetl_pg.engine.reaction import InputEvent, ParentReport, Reaction
 from noetl_pg.engine.state import ExecutionState
 from noetl_pg.protocol import TERMINAL, EventName
-from noetl_pg.store.deadlines import insert_deadlines
+from noetl_pg.store.concurrency import admit, set_queued
+from noetl_pg.store.deadlines import cancel_timed_out_commands, insert_deadlines
+from noetl_pg.store.drain import REFUSAL as DRAINING
+from noetl_pg.store.drain import is_draining
 from noetl_pg.store.engine_store import EngineStore
 
 log = logging.getLogger("noetl_pg.engine")
@@ -33,6 +36,9 @@ class Effects:
     marks: list[dict[str, Any]] = field(default_factory=list)
     deadlines: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    timed_out: list[dict[str, Any]] = field(default_factory=list)  # commands to cancel
+    queued: list[dict[str, Any]] = field(default_factory=list)  # playbook `concurrency`
+    slots: set[str] = field(default_factory=set)  # queued or ended: admission to run
     parent_reports: list[ParentReport] = field(default_factory=list)
     states: dict[str, ExecutionState] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)
@@ -74,6 +80,8 @@ class Effects:
                 "priority": command.priority,
                 "delay_seconds": command.delay_seconds,
                 "timeout_seconds": command.timeout_seconds,
+                "step_limit": command.step_limit,
+                "step_key": command.step_key,
             }
             for command in reaction.commands
         )
@@ -90,6 +98,16 @@ class Effects:
         self.deadlines.extend(asdict(deadline) for deadline in reaction.deadlines)
         if reaction.cancel_pending:
             self.cancelled.append(execution_id)
+        self.timed_out.extend(
+            {"execution_id": execution_id, "run_key": key} for key in reaction.cancel_commands
+        )
+        if reaction.queued is not None:
+            key, limit = reaction.queued
+            self.queued.append(
+                {"execution_id": execution_id, "key": key, "lim": limit, "seq": event.event_id}
+            )
+        if reaction.queued is not None or state.status in TERMINAL:
+            self.slots.add(execution_id)
         if reaction.parent_report is not None:
             self.parent_reports.append(reaction.parent_report)
 
@@ -105,6 +123,11 @@ class Effects:
                 ]
             )
             await store.mark_processed(self.marks)
+            await cancel_timed_out_commands(store.conn, self.timed_out)
+            await set_queued(store.conn, self.queued)
+            # Before cancel_pending: admission may wait for a key's lock, and must not
+            # hold an event lock of another execution's (a child's) while it waits.
+            await admit(store.conn, sorted(self.slots))
             await store.cancel_pending(self.cancelled)
             for report in self.parent_reports:
                 await store.report_to_parent(report.parent_queue_id, report.ok, report.payload)
@@ -133,12 +156,16 @@ class EventApplier:
             and isinstance(row["payload"].get("path"), str)
         }
         latest = await store.latest_versions(sorted(start_paths))
+        draining = bool(start_paths) and await is_draining(store.conn)
         effects = Effects()
         for row in rows:
             event = _input_event(row)
             state = effects.states.get(event.execution_id)
             if state is None and event.execution_id in executions:
                 state = ExecutionState.from_row(executions[event.execution_id])
+            if draining and _new_workflow(state, event):
+                effects.add(event, Reaction(state=None, error=DRAINING))
+                continue
             effects.add(event, await self._react(store, state, event, latest))
         await effects.write(store)
         return len(rows)
@@ -239,6 +266,13 @@ class EventApplier:
 def storable_text(text: str) -> str:
     """`text` with the one character PostgreSQL text and jsonb cannot hold spelled out."""
     return text.replace("\x00", "\\u0000")
+
+
+def _new_workflow(state: ExecutionState | None, event: InputEvent) -> bool:
+    """A start of new work (drain refuses it), not a sub-playbook of a running execution."""
+    return (
+        state is None and event.name == EventName.WORKFLOW_START and "parent" not in event.payload
+    )
 
 
 def _input_event(row: dict[str, Any]) -> InputEvent:

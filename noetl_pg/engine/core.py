@@ -69,6 +69,8 @@ def apply_event(
         )
     if event.name == EventName.SIGNAL:
         return _signal(state, event)
+    if event.name == EventName.WORKFLOW_ADMIT:
+        return _admit(state, event, playbook)
     reactor = _Reactor(state, playbook, event)
     if event.name == EventName.WORKFLOW_CANCEL:
         reactor.cancel(str(event.payload.get("reason") or "cancelled by request"))
@@ -141,26 +143,80 @@ def _start(
         parent=_parent_of(payload),
         priority=priority,
     )
-    reactor = _Reactor(new_state, playbook, event)
-    if playbook.playbook.timeout is not None:
-        reactor.reaction.deadlines.append(Deadline(event.execution_id, playbook.playbook.timeout))
     rerun = payload.get("rerun")
     if isinstance(rerun, dict):  # DSL.md section 10: carry the old run's results over
         new_state.ctx = dict(rerun.get("ctx") or {})
         new_state.step_results = dict(rerun.get("step_results") or {})
-        entries = list(rerun.get("steps") or [])
-        unknown = [s for s in entries if s not in playbook.playbook.steps]
-        if unknown or not entries:
-            return fail_execution(
-                None, event, f"rerun: the playbook has no step {', '.join(map(repr, unknown))}"
-            )
-    else:
-        entries = ["start"]
+    entries, problem = _entries(payload, playbook)
+    if problem is not None:
+        return fail_execution(None, event, problem)
+    if playbook.playbook.concurrency is not None:
+        return _queue(new_state, event, playbook)
+    return _begin(new_state, event, playbook, entries)
+
+
+def _entries(payload: dict[str, Any], playbook: CompiledPlaybook) -> tuple[list[str], str | None]:
+    """The steps a start enters: `start`, or a re-run's failed steps (DSL.md section 10)."""
+    rerun = payload.get("rerun")
+    if not isinstance(rerun, dict):
+        return ["start"], None
+    entries = list(rerun.get("steps") or [])
+    unknown = [s for s in entries if s not in playbook.playbook.steps]
+    if unknown or not entries:
+        return [], f"rerun: the playbook has no step {', '.join(map(repr, unknown))}"
+    return entries, None
+
+
+def _begin(
+    state: ExecutionState, event: InputEvent, playbook: CompiledPlaybook, entries: list[str]
+) -> Reaction:
+    """The execution runs: its playbook timeout starts and its first steps are entered."""
+    reactor = _Reactor(state, playbook, event)
+    if playbook.playbook.timeout is not None:
+        reactor.reaction.deadlines.append(Deadline(event.execution_id, playbook.playbook.timeout))
     for step_name in entries:
         reactor.schedule_enter(step_name, {})
     reactor.drain()
     reactor.finish_if_idle()
     return reactor.reaction
+
+
+def _queue(state: ExecutionState, event: InputEvent, playbook: CompiledPlaybook) -> Reaction:
+    """Playbook `concurrency`: the execution waits as `queued` under its rendered key; the
+    store admits it (a `workflow.admit`) when a slot of that key is free."""
+    concurrency = playbook.playbook.concurrency
+    assert concurrency is not None
+    key: Any = state.path
+    if concurrency.key is not None:
+        scope = {"workload": state.workload, "execution_id": state.execution_id}
+        try:
+            key = render_value(concurrency.key, scope)
+        except TemplateError as exc:
+            return fail_execution(None, event, f"concurrency.key: {exc}")
+    state.status = ExecutionStatus.QUEUED
+    reaction = Reaction(state=state, queued=(str(key), concurrency.limit))
+    reaction.events.append(
+        EmittedEvent(
+            EventName.WORKFLOW_QUEUED,
+            None,
+            ExecutionStatus.QUEUED,
+            {"key": str(key), "limit": concurrency.limit},
+        )
+    )
+    return reaction
+
+
+def _admit(state: ExecutionState, event: InputEvent, playbook: CompiledPlaybook) -> Reaction:
+    """A queued execution got its slot: it begins as its `workflow.start` said."""
+    if state.status != ExecutionStatus.QUEUED:
+        reaction = Reaction(state=state)
+        reaction.diagnostics.append({"note": f"execution is {state.status}; admit ignored"})
+        return reaction
+    entries, problem = _entries(event.payload or {}, playbook)
+    if problem is not None:
+        return fail_execution(state, event, problem)
+    state.status = ExecutionStatus.RUNNING
+    return _begin(state, event, playbook, entries)
 
 
 class _Reactor:
@@ -211,6 +267,7 @@ class _Reactor:
             return
         for key in [k for k, c in self.state.commands.items() if c.get("run_id") == run_id]:
             del self.state.commands[key]
+            self.reaction.cancel_commands.append(key)
         error = {"kind": ErrorKind.TIMEOUT, "message": f"step timeout of {seconds}s passed"}
         self.exit_step(run, StepStatus.FAILED, None, error)
         self.drain()
@@ -480,6 +537,8 @@ class _Reactor:
     ) -> None:
         """Record a command as outstanding and hand it to the daemon to insert."""
         self.state.commands[run_key] = {"run_id": run.run_id, "step": run.step, **bookkeeping}
+        step = self.playbook.step(run.step)
+        limited = step.concurrency is not None and bookkeeping.get("kind") != "sink"
         self.reaction.commands.append(
             Command(
                 execution_id=self.state.execution_id,
@@ -492,7 +551,10 @@ class _Reactor:
                 delay_seconds=delay,
                 timeout_seconds=_timeout(config),
                 max_attempts=DEFAULT_LEASE_ATTEMPTS,
-                priority=self.state.priority + self.playbook.step(run.step).priority,
+                priority=self.state.priority + step.priority,
+                # step `concurrency`: counted per playbook path and step, in the lease
+                step_limit=step.concurrency.limit if limited else None,
+                step_key=f"{self.state.path}:{run.step}" if limited else None,
             )
         )
 

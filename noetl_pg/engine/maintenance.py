@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from psycopg import AsyncConnection
 
+from noetl_pg.store.concurrency import admit_waiting
 from noetl_pg.store.deadlines import fire_due_deadlines
 from noetl_pg.store.queries import query
 from noetl_pg.store.schedules import fire_due_schedules
@@ -30,6 +31,7 @@ SCANS: dict[str, Scan] = {
     "deadline(s) passed": fire_due_deadlines,
     "wait(s) woken": wake_waits,
     "schedule(s) ticked": fire_due_schedules,
+    "queued execution(s) admitted": admit_waiting,
 }
 
 

@@ -38,6 +38,8 @@ class Command:
     timeout_seconds: float | None = None
     max_attempts: int = 3
     priority: int = 0
+    step_limit: int | None = None  # step `concurrency.limit`
+    step_key: str | None = None  # what that limit counts: the playbook path and step
 
 
 @dataclass(frozen=True)
@@ -82,4 +84,7 @@ class Reaction:
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None  # the event was refused: why
     cancel_pending: bool = False
+    # run_keys of commands a step timeout dropped: cancelled if still pending or waiting.
+    cancel_commands: list[str] = field(default_factory=list)
+    queued: tuple[str, int] | None = None  # playbook `concurrency`: (rendered key, limit)
     parent_report: ParentReport | None = None

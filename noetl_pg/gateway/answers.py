@@ -34,6 +34,14 @@ class Health(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
     service: str
+    draining: bool = Field(description="new workflows are refused (`noetl-pg drain on`)")
+
+
+class DrainStatus(BaseModel):
+    draining: bool
+    changed_at: datetime
+    changed_by: str | None
+    unfinished: int = Field(description="executions not finished yet (pending, queued, running)")
 
 
 class Accepted(BaseModel):

@@ -30,6 +30,7 @@ from noetl_pg.protocol.roles import Capability, Role, allows
 from noetl_pg.store.tokens import TokenStore
 
 REGISTER_PATHS = frozenset({"/api/v2/engine/register-playbook", "/api/v2/playbooks"})
+MANAGE_PATHS = frozenset({"/api/v2/drain"})
 WORKER_PREFIX = "/api/v2/workers"
 OPEN_CHECK_SECONDS = 1.0
 CONSOLE_PREFIX = "/ui"
@@ -46,6 +47,8 @@ def capability_of(method: str, path: str) -> Capability:
         return Capability.READ
     if path in REGISTER_PATHS:
         return Capability.REGISTER
+    if path in MANAGE_PATHS:
+        return Capability.MANAGE
     return Capability.CONTROL
 
 

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount
 from noetl_pg.gateway import (
     answers,
     console,
+    drain,
     events,
     executions,
     health,
@@ -41,6 +42,14 @@ BAD_BODY = {
     415: Reply("the body is not application/json"),
     422: Reply("wrong types, unknown fields or names, missing fields"),
 }
+# What starts a new workflow is also refused while the deployment drains.
+STARTS_UNAVAILABLE = {
+    503: Reply(
+        "the database is not reachable; or (code `draining`) the deployment is draining and "
+        "refuses new workflows",
+        headers=RETRY_AFTER,
+    )
+}
 BAD_QUERY = {422: Reply("a query parameter out of range or of the wrong type")}
 REPLAYED = {"Idempotent-Replayed": "`true` when this is the stored answer to an earlier request"}
 EVENT_REPLIES = {
@@ -51,7 +60,7 @@ EVENT_REPLIES = {
         "the execution was already started or has finished; the lease is not held "
         "(call.done); the Idempotency-Key was first used for another request"
     ),
-    **UNAVAILABLE,
+    **STARTS_UNAVAILABLE,
 }
 
 
@@ -233,7 +242,7 @@ ENDPOINTS: list[Endpoint] = [
             **NO_EXECUTION,
             409: Reply("the execution has not failed or been cancelled"),
             422: Reply("no such step, or nothing to re-run"),
-            **UNAVAILABLE,
+            **STARTS_UNAVAILABLE,
         },
         body=signals.RerunIn,
         body_required=False,
@@ -272,6 +281,26 @@ ENDPOINTS: list[Endpoint] = [
             **UNAVAILABLE,
         },
         body=schedules.ScheduleRef,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v2/drain",
+        drain.get_drain,
+        "Whether the deployment is draining, and how many executions are unfinished",
+        {200: Reply("the drain status", answers.DrainStatus), **UNAVAILABLE},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v2/drain",
+        drain.post_drain,
+        "Drain (`draining: true`: new workflows are refused, running ones finish) or resume"
+        " (admin)",
+        {
+            200: Reply("the drain status after the change", answers.DrainStatus),
+            **BAD_BODY,
+            **UNAVAILABLE,
+        },
+        body=drain.DrainChange,
     ),
     Endpoint(
         "GET",

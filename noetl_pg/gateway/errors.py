@@ -98,6 +98,7 @@ STORE_REFUSALS: dict[type[store.StoreError], tuple[int, str]] = {
     store.LeaseNotHeld: (409, "lease_not_held"),
     store.CommandOfAnotherExecution: (422, "invalid_body"),
     store.IdempotencyKeyReused: (409, "idempotency_key_reused"),
+    store.Draining: (503, "draining"),
 }
 
 

@@ -52,4 +52,22 @@ class Endpoint:
 
 
 def routes_of(endpoints: list[Endpoint]) -> list[BaseRoute]:
-    return [Route(e.path, e.handler, methods=[e.method]) for e in endpoints]
+    """One route per path, whatever its methods, so a 405 lists every method it has."""
+    by_path: dict[str, dict[str, Handler]] = {}
+    for e in endpoints:
+        by_path.setdefault(e.path, {})[e.method] = e.handler
+    return [
+        Route(path, _one(handlers), methods=list(handlers)) for path, handlers in by_path.items()
+    ]
+
+
+def _one(handlers: dict[str, Handler]) -> Handler:
+    """The handler of a path: its only one, or the one of the request's method."""
+    if len(handlers) == 1:
+        return next(iter(handlers.values()))
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return dispatch

@@ -19,6 +19,11 @@ class EventName(StrEnum):
     # A deadline row passed (engine/timeouts.py inserts it unprocessed, for the engine to
     # apply like a client event): payload {run, seconds, deadline}; no `run` = playbook.
     TIMEOUT = "timeout"
+    # Playbook `concurrency`: the engine records `workflow.queued` (applied) when a start
+    # waits for a slot; admitting it appends `workflow.admit` unprocessed (payload: the
+    # start's), which the engine applies by entering the first steps.
+    WORKFLOW_QUEUED = "workflow.queued"
+    WORKFLOW_ADMIT = "workflow.admit"
 
 
 # What a client (HTTP or plain SQL) may insert; every other name is the engine's own.
@@ -27,7 +32,7 @@ CLIENT_EVENTS: frozenset[EventName] = frozenset(
 )
 ENGINE_EVENTS: frozenset[EventName] = frozenset(set(EventName) - CLIENT_EVENTS)
 # What the engine applies from the log: the clients' events plus its own maintenance scan's.
-APPLIED_EVENTS: frozenset[EventName] = CLIENT_EVENTS | {EventName.TIMEOUT}
+APPLIED_EVENTS: frozenset[EventName] = CLIENT_EVENTS | {EventName.TIMEOUT, EventName.WORKFLOW_ADMIT}
 # The names a `case` rule's `when` can see as `event.name`.
 RULE_EVENTS: frozenset[EventName] = frozenset(
     {EventName.STEP_ENTER, EventName.CALL_DONE, EventName.STEP_EXIT, EventName.LOOP_DONE}

@@ -17,6 +17,7 @@ class Capability(StrEnum):
     CONTROL = "control"  # client events: start, cancel, signals
     REGISTER = "register"  # add playbook versions to the catalog
     WORK = "work"  # the remote worker's endpoints
+    MANAGE = "manage"  # the deployment itself: drain on / off
 
 
 CAPABILITIES: dict[Role, frozenset[Capability]] = {

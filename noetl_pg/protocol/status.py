@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class ExecutionStatus(StrEnum):
     PENDING = "pending"
+    QUEUED = "queued"  # waits for a slot of its playbook's `concurrency` key
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"

@@ -28,6 +28,7 @@ from noetl_pg.protocol import TERMINAL, CallStatus, CommandStatus, EventName, Le
 from noetl_pg.protocol.client import CancelEvent, ClientEvent, StartEvent
 from noetl_pg.store.access import DataAccess
 from noetl_pg.store.catalog import PlaybookCatalog
+from noetl_pg.store.drain import refuse_if_draining
 from noetl_pg.store.errors import (
     CommandNotFound,
     CommandOfAnotherExecution,
@@ -110,6 +111,8 @@ class ClientEvents(DataAccess):
         if workload is not None:
             payload["workload"] = dict(workload)
         async with self.conn.transaction():
+            if "parent" not in payload:  # a sub-playbook is how a running execution ends
+                await refuse_if_draining(self.conn)
             if not await PlaybookCatalog(self.conn).has_playbook(path, version):
                 raise PlaybookNotFound(path, version)
             await self._lock_execution_id(execution_id)

@@ -24,3 +24,9 @@ async def fire_due_deadlines(conn: AsyncConnection, limit: int) -> int:
         {"limit": limit, "event": EventName.TIMEOUT, "terminal": sorted(TERMINAL)},
     )
     return len(await cur.fetchall())
+
+
+async def cancel_timed_out_commands(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """`rows`: {execution_id, run_key} of commands whose step run a timeout ended."""
+    if rows:
+        await conn.execute(query("cancel_timed_out_commands"), {"rows": Jsonb(rows)})

@@ -105,3 +105,10 @@ class NothingToRerun(StoreError):
 
     def __init__(self, execution_id: str) -> None:
         super().__init__(execution_id=execution_id)
+
+
+class Draining(StoreError):
+    """the deployment is draining: new workflows are refused until `noetl-pg drain off`"""
+
+    def __init__(self) -> None:
+        super().__init__(details={"draining": True})

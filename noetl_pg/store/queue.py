@@ -34,9 +34,14 @@ class CommandQueue:
         if n <= 0:
             return []
         params = {"n": n, "worker_id": self.worker_id, "lease_seconds": lease_seconds}
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(query("lease_commands"), params)
             rows = await cursor.fetchall()
+            limited = [r["queue_id"] for r in rows if r["step_limit"] is not None]
+            if limited:  # step `concurrency`: give back what went past a step's limit
+                cursor = await conn.execute(query("enforce_step_limits"), {"queue_ids": limited})
+                given_back = {r["queue_id"] for r in await cursor.fetchall()}
+                rows = [r for r in rows if r["queue_id"] not in given_back]
         return sorted(rows, key=lambda r: (-(r["priority"] or 0), r["created_at"], r["queue_id"]))
 
     @staticmethod

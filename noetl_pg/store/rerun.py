@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from noetl_pg.protocol import EventName, ExecutionStatus
+from noetl_pg.store.drain import refuse_if_draining
 from noetl_pg.store.errors import ExecutionNotFound, NothingToRerun, NotRerunnable
 from noetl_pg.store.queries import query
 
@@ -18,6 +19,7 @@ RERUNNABLE = frozenset({ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
 
 async def rerun(conn: AsyncConnection, execution_id: str, from_step: str | None = None) -> str:
     """Start the re-run; its execution id."""
+    await refuse_if_draining(conn)
     cur = await conn.execute(query("rerun_source"), {"execution_id": execution_id})
     old = await cur.fetchone()
     if old is None:

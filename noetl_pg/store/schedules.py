@@ -9,11 +9,15 @@ from psycopg import AsyncConnection
 
 from noetl_pg.engine.schedules import next_tick, overlapping, tick_execution_id
 from noetl_pg.protocol import EventName
+from noetl_pg.store.drain import is_draining
 from noetl_pg.store.queries import query
 
 
 async def fire_due_schedules(conn: AsyncConnection, limit: int) -> int:
-    """Handle up to `limit` due schedules in this transaction; how many were handled."""
+    """Handle up to `limit` due schedules in this transaction; how many were handled.
+    None while the deployment drains: the due ticks wait, and fire once when it ends."""
+    if await is_draining(conn):
+        return 0
     cur = await conn.execute(query("due_schedules"), {"limit": limit})
     rows = await cur.fetchall()
     for row in rows:

@@ -25,6 +25,7 @@ from noetl_pg.protocol import TERMINAL, ExecutionStatus, StepStatus
 from noetl_pg.store.catalog import PlaybookCatalog
 from noetl_pg.store.console import ConsoleReader
 from noetl_pg.store.control import ClientEvents
+from noetl_pg.store.drain import is_draining
 from noetl_pg.store.errors import StoreError
 from noetl_pg.store.executions import ExecutionReader
 
@@ -58,6 +59,7 @@ async def _executions_context(request: Request) -> dict[str, Any]:
             after=after,
         )
         counts = await ConsoleReader(conn).executions_per_status()
+        draining = await is_draining(conn)
     filters = {k: v for k, v in {"status": status, "path": path}.items() if v}
     next_page = None
     if len(rows) == PAGE_SIZE:
@@ -65,6 +67,7 @@ async def _executions_context(request: Request) -> dict[str, Any]:
     return {
         "rows": rows,
         "counts": counts,
+        "draining": draining,
         "statuses": STATUSES,
         "status": status,
         "path": path or "",
@@ -237,7 +240,8 @@ async def _queue_context(request: Request) -> dict[str, Any]:
     async with request.app.state.pool.connection() as conn:
         depth = await ExecutionReader(conn).queue_depth()
         workers = await ConsoleReader(conn).workers_seen()
-    return {"depth": depth, "workers": workers}
+        draining = await is_draining(conn)
+    return {"depth": depth, "workers": workers, "draining": draining}
 
 
 async def login_form(request: Request) -> Response:

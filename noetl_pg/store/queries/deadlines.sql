@@ -31,3 +31,19 @@ SELECT g.execution_id, %(event)s, g.step,
  WHERE e.status <> ALL(%(terminal)s)
  ORDER BY g.fires_at
 RETURNING event_id;
+
+-- name: cancel_timed_out_commands
+-- A step timeout ended its run: its commands still pending are cancelled (never leased),
+-- and a parked `wait` of it is cancelled with its wait row closed (it consumes no signal).
+WITH cancelled AS (
+    UPDATE noetl.queue q
+       SET status = 'cancelled', updated_at = now()
+      FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(execution_id text, run_key text)
+     WHERE q.execution_id = r.execution_id AND q.run_key = r.run_key
+       AND q.status IN ('pending', 'waiting')
+    RETURNING q.queue_id
+)
+UPDATE noetl.wait w
+   SET woken_at = now()
+  FROM cancelled c
+ WHERE w.queue_id = c.queue_id AND w.woken_at IS NULL;

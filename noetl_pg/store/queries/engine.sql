@@ -41,14 +41,16 @@ SELECT execution_id, path, version, status, workload, context, step_results, sta
 -- name: insert_commands
 -- All commands of a batch in one statement (one NOTIFY on noetl_queue).
 INSERT INTO noetl.queue (execution_id, step, tool_kind, tool_config, args, context, run_key,
-                         max_attempts, priority, available_at, timeout_seconds)
+                         max_attempts, priority, available_at, timeout_seconds, step_limit,
+                         step_key)
 SELECT r.execution_id, r.step, r.tool_kind, r.tool_config, r.args, r.context, r.run_key,
        r.max_attempts, r.priority,
-       now() + make_interval(secs => r.delay_seconds), r.timeout_seconds
+       now() + make_interval(secs => r.delay_seconds), r.timeout_seconds, r.step_limit,
+       r.step_key
   FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
         execution_id text, step text, tool_kind text, tool_config jsonb, args jsonb,
         context jsonb, run_key text, max_attempts int, priority int,
-        delay_seconds float8, timeout_seconds float8);
+        delay_seconds float8, timeout_seconds float8, step_limit int, step_key text);
 
 -- name: insert_engine_events
 -- The engine's own events, already applied when written. A function scan yields the
@@ -147,4 +149,4 @@ SELECT execution_id, 'workflow.cancel',
        jsonb_build_object('reason', 'parent execution ' || parent_execution_id || ' stopped')
   FROM noetl.execution
  WHERE parent_execution_id = ANY(%(ids)s)
-   AND status IN ('pending', 'running');
+   AND status IN ('pending', 'queued', 'running');

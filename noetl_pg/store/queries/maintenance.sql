@@ -11,10 +11,10 @@ WITH expired AS MATERIALIZED (
        AND x.status IN ('completed', 'failed', 'cancelled')
        AND x.finished_at < now()
            - COALESCE((p.spec ->> 'retention')::interval, %(retention)s::interval)
-       AND (parent.execution_id IS NULL OR parent.status NOT IN ('pending', 'running'))
+       AND (parent.execution_id IS NULL OR parent.status NOT IN ('pending', 'queued', 'running'))
        AND NOT EXISTS (SELECT 1 FROM noetl.execution c
                         WHERE c.parent_execution_id = x.execution_id
-                          AND c.status IN ('pending', 'running'))
+                          AND c.status IN ('pending', 'queued', 'running'))
      ORDER BY x.finished_at
      LIMIT %(batch)s
 ), locked AS MATERIALIZED (

@@ -26,11 +26,20 @@ RETURNING event_id, execution_id;
 
 -- name: lease_commands
 -- Lease up to n ready commands (priority, then age), skipping rows other workers hold.
+-- A command of a step with `concurrency` is taken only while fewer than its limit of
+-- that step's commands are leased, and only under the step's lock (7005, held to the
+-- end of the transaction; a step another worker is leasing for now is skipped); then
+-- `enforce_step_limits` gives back what one statement took past the limit.
 WITH candidate AS (
     SELECT queue_id
-      FROM noetl.queue
+      FROM noetl.queue q
      WHERE status = 'pending'
        AND available_at <= now()
+       AND CASE WHEN q.step_limit IS NULL THEN true
+                WHEN (SELECT count(*) FROM noetl.queue l
+                       WHERE l.status = 'leased' AND l.step_key = q.step_key) >= q.step_limit
+                THEN false
+                ELSE pg_try_advisory_xact_lock(7005, hashtext(q.step_key)) END
      ORDER BY priority DESC, created_at, queue_id
      LIMIT %(n)s
        FOR UPDATE SKIP LOCKED
@@ -45,6 +54,29 @@ UPDATE noetl.queue q
   FROM candidate c
  WHERE q.queue_id = c.queue_id
 RETURNING q.*;
+
+-- name: enforce_step_limits
+-- After `lease_commands`, holding the locks of the limited steps it leased from: a fresh
+-- count sees every other worker's committed leases. Of these leases, those past their
+-- step's limit (other workers' leases count first) are made pending again, same attempt.
+WITH mine AS (
+    SELECT DISTINCT step_key, step_limit
+      FROM noetl.queue
+     WHERE queue_id = ANY(%(queue_ids)s) AND step_limit IS NOT NULL
+), ranked AS (
+    SELECT l.queue_id, m.step_limit,
+           row_number() OVER (PARTITION BY l.step_key
+                              ORDER BY l.queue_id = ANY(%(queue_ids)s), l.queue_id) AS place
+      FROM noetl.queue l
+      JOIN mine m ON m.step_key = l.step_key
+     WHERE l.status = 'leased'
+)
+UPDATE noetl.queue q
+   SET status = 'pending', assigned_worker_id = NULL, lease_expires_at = NULL,
+       heartbeat_at = NULL, started_at = NULL, updated_at = now()
+  FROM ranked r
+ WHERE q.queue_id = r.queue_id AND q.queue_id = ANY(%(queue_ids)s) AND r.place > r.step_limit
+RETURNING q.queue_id;
 
 -- name: next_available_delay
 -- Seconds until the earliest pending command becomes available (NULL when none is pending).

@@ -41,6 +41,11 @@ EXPECTED = {
     ),
     "durable_timer": ([], {"waited": 1.0}, ["start", "end"]),
     "step_timeout": ([], {"timed_out": True}, ["fallback"]),
+    "concurrency": (
+        [],
+        {"tenant": "acme", "loaded": ["a.csv", "b.csv", "c.csv", "d.csv"]},
+        ["start", "end"],
+    ),
 }
 NEEDS_SERVER = {"pagination", "flaky_retry", "weather_loop_v2"}
 

@@ -82,13 +82,18 @@ def test_start_again_and_start_form_go_through_the_write_path(api, dsn, tmp_path
     assert '"twice": 10' in html.unescape(api.get(f"/ui/executions/{second}").text)
 
 
-def test_a_workload_that_is_not_an_object_is_refused_naming_the_field(api):
-    register(api, HELLO)
-    response = api.post(
+def start_form(api, workload: str):
+    """The console's start form for console/hello, with this (URL-encoded) workload."""
+    return api.post(
         "/ui/playbooks/console/hello/start",
-        content="workload=%5B1%5D",
+        content=f"workload={workload}",
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
+
+
+def test_a_workload_that_is_not_an_object_is_refused_naming_the_field(api):
+    register(api, HELLO)
+    response = start_form(api, "%5B1%5D")
     assert response.status_code == 422
     assert "workload: the workload must be a JSON object" in response.text
 
@@ -115,3 +120,16 @@ def test_with_a_token_the_console_asks_once_and_sets_an_httponly_cookie(start_ga
     assert "httponly" in login.headers["set-cookie"].lower()
     assert api.get("/ui/queue").status_code == 200  # the client keeps the cookie
     assert api.get("/api/v2/queue").status_code == 401  # the API still wants the header
+
+
+def test_the_console_says_when_the_deployment_drains_and_refuses_a_start(api):
+    register(api, HELLO)
+    assert "Draining" not in api.get("/ui/").text
+    assert api.post("/api/v2/drain", json={"draining": True}).status_code == 200
+    assert "Draining: new workflows are refused" in api.get("/ui/").text
+    assert "Draining: new workflows are refused" in api.get("/ui/queue").text
+    response = start_form(api, "%7B%7D")
+    assert response.status_code == 503
+    assert "draining" in response.text
+    assert api.post("/api/v2/drain", json={"draining": False}).status_code == 200
+    assert "Draining" not in api.get("/ui/").text

@@ -112,3 +112,51 @@ def test_registering_a_new_version_replaces_the_schedules(conn):
     register_playbook(conn, EVERY.replace("each-second", "other").replace("every: 1", "every: 5"))
     rows = conn.execute("SELECT name, version, every_seconds FROM noetl.schedule").fetchall()
     assert [(r["name"], r["version"], r["every_seconds"]) for r in rows] == [("other", 2, 5.0)]
+
+
+QUEUED_TICKS = """
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: held, path: tests/held}
+schedules:
+  - {name: each-second, every: 1, overlap: queue}
+workflow:
+  - step: start
+    tool: {kind: wait, signal: go}
+"""
+
+
+def test_overlap_queue_holds_the_tick_until_the_previous_run_ends(dsn, conn, tmp_path):
+    """The run of the first tick waits for a signal: while it runs, the next tick is held
+    (no start, none skipped); once it ends, that held tick fires, with its own time."""
+    register_playbook(conn, QUEUED_TICKS)
+
+    def held_starts():
+        return [(eid, tick) for eid, tick in starts(conn)]
+
+    with running_cluster(dsn, tmp_path, engines=1, workers=1, safety_interval=0.5) as cluster:
+        wait_until(lambda: len(held_starts()) == 1, "the first tick")
+        first_id, first_tick = held_starts()[0]
+        wait_until(
+            lambda: conn.execute(
+                "SELECT now() > %s + interval '3 seconds' AS late", [first_tick]
+            ).fetchone()["late"],
+            "three more ticks to come due",
+        )
+        row = conn.execute(
+            "SELECT fires, skipped, next_fire_at FROM noetl.schedule WHERE path = 'tests/held'"
+        ).fetchone()
+        assert (row["fires"], row["skipped"]) == (1, 0)
+        assert row["next_fire_at"] == first_tick + timedelta(seconds=1)  # held, not moved on
+        signal = httpx.post(
+            f"{cluster.gateway_url}/api/v2/executions/{first_id}/signals", json={"name": "go"}
+        )
+        assert signal.status_code == 202, signal.text
+        wait_until(lambda: len(held_starts()) == 2, "the held tick fires")
+        assert held_starts()[1][1] == first_tick + timedelta(seconds=1)
+        status = conn.execute(
+            "SELECT status FROM noetl.execution WHERE execution_id = %s", [first_id]
+        ).fetchone()["status"]
+        assert status == "completed"
+        row = conn.execute("SELECT skipped FROM noetl.schedule WHERE path = 'tests/held'")
+        assert row.fetchone()["skipped"] == 0

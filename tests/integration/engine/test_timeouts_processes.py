@@ -121,3 +121,53 @@ def test_two_engines_fire_a_deadline_once(dsn, conn, tmp_path):
         " WHERE event_type = 'timeout'"
     ).fetchone()
     assert (counts["n"], counts["executions"]) == (20, 20)
+
+
+ROUTED_TIMEOUT = """
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: routed, path: tests/routed}
+workflow:
+  - step: start
+    timeout: 1
+    tool: {kind: noop}
+    case:
+      - when: "{{ event.name == 'step.exit' and error.kind == 'timeout' }}"
+        then: {next: [{step: fallback}]}
+  - step: fallback
+    tool: {kind: noop}
+"""
+
+
+def test_a_timed_out_step_s_pending_command_is_cancelled_while_the_run_goes_on(dsn, conn, tmp_path):
+    """No worker runs: the step's command is pending when its timeout fires. A rule routes
+    the timeout, so the execution goes on; the timed-out command must not stay pending
+    (a worker would otherwise run a call whose result nobody wants)."""
+    register_playbook(conn, ROUTED_TIMEOUT)
+    process = engine(dsn, tmp_path)
+    try:
+        conn.execute(
+            "INSERT INTO noetl.event (execution_id, event_type, payload)"
+            " VALUES ('exec-r', 'workflow.start', jsonb_build_object('path', 'tests/routed'))"
+        )
+        rows = wait_until(
+            lambda: (
+                (
+                    found := conn.execute(
+                        "SELECT step, status FROM noetl.queue WHERE execution_id = 'exec-r'"
+                        " ORDER BY queue_id"
+                    ).fetchall()
+                )
+                and len(found) == 2
+                and found
+            ),
+            "the fallback's command",
+        )
+    finally:
+        assert terminate(process) == 0
+    assert [(r["step"], r["status"]) for r in rows] == [
+        ("start", "cancelled"),
+        ("fallback", "pending"),
+    ]
+    status = conn.execute("SELECT status FROM noetl.execution WHERE execution_id = 'exec-r'")
+    assert status.fetchone()["status"] == "running"

@@ -118,6 +118,21 @@ def test_each_documented_status_is_answered(start_gateway, dsn):
         send("POST", route, route, json={"path": ""})  # 422
         for bad in (malformed, too_big, form):
             send("POST", route, route, **bad)
+    d = "/api/v2/drain"
+    send("GET", d, d)  # 200
+    assert send("POST", d, d, json={"draining": True}).json()["draining"] is True  # 200
+    assert api.get("/api/v2/health").json()["draining"] is True
+    refused = api.post(e, headers=admin, json={**start, "execution_id": "exec-d"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "draining")
+    refused = api.post(f"{x}/exec-fail/rerun", headers=admin, json={"from_step": "start"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "draining")
+    client = bearer(make_token(dsn, "client"))
+    assert api.post(d, headers=client, json={"draining": False}).status_code == 403  # admin only
+    send("POST", d, d, json={"draining": False})  # 200
+    assert api.get("/api/v2/health").json()["draining"] is False
+    send("POST", d, d, json={"draining": "maybe"})  # 422
+    for bad in (malformed, too_big, form):
+        send("POST", d, d, **bad)
     send("GET", "/metrics", "/metrics")  # 200
 
     lost = {"queue_id": 1, "worker_id": "w", "attempt": 1}  # no such lease: fenced out

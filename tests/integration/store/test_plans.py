@@ -69,6 +69,17 @@ LEASED = {"idx_queue_leases", "queue_pkey"}
 HOT: dict[str, tuple[dict[str, Any], str | set[str]]] = {
     "lease_commands": ({"n": 10, "worker_id": "w", "lease_seconds": 30.0}, PENDING),
     "next_available_delay": ({}, "idx_queue_pending_available"),
+    "enforce_step_limits": ({"queue_ids": [20001, 40001]}, "queue_pkey"),
+    "keys_with_queued": ({"limit": 500}, "idx_execution_concurrency"),
+    "admit_queued": (
+        {"ids": IDS, "keys": ["k"], "queued": "queued", "admit_event": "workflow.admit"},
+        "idx_execution_concurrency",
+    ),
+    "lock_concurrency_keys": ({"ids": IDS, "keys": ["k"]}, "execution_pkey"),
+    "cancel_timed_out_commands": (
+        {"rows": json.dumps([{"execution_id": "exec-31", "run_key": "step:61"}])},
+        {"idx_queue_execution", "idx_queue_status_priority"},  # live rows only, either way
+    ),
     "report_command": (
         {
             "queue_status": "done",

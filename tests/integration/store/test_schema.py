@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -119,3 +120,14 @@ def test_queue_rejects_unknown_status(conn, column, value):
             f"INSERT INTO noetl.queue (execution_id, step, tool_kind, {column})"
             f" VALUES ('e', 's', 'noop', {value})"
         )
+
+
+def test_every_readme_debugging_query_runs(conn):
+    """Each statement of the README's "Debugging queries" block runs as it is written."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## Debugging queries", 1)[1]
+    block = section.split("```sql", 1)[1].split("```", 1)[0]
+    statements = [s.strip() for s in block.split(";") if s.strip()]
+    assert len(statements) >= 5
+    for statement in statements:
+        conn.execute(statement).fetchall()

@@ -80,7 +80,8 @@ def test_unknown_top_level_key():
     )
     assert only(text) == (
         "pb.yaml:5:1: steps: unknown top-level key `steps`; expected one of: "
-        "apiVersion, kind, metadata, workload, workbook, workflow, timeout, schedules, retention"
+        "apiVersion, kind, metadata, workload, workbook, workflow, timeout, schedules, "
+        "concurrency, retention"
     )
 
 
@@ -365,7 +366,7 @@ def test_wrong_types_map_to_the_field_line():
 def test_unknown_step_field_lists_the_allowed_ones():
     assert only(HEADER + "  - step: start\n    tool: {kind: noop}\n    retries: 3\n") == (
         "pb.yaml:8:5: start.retries: unknown field `retries`; expected one of: "
-        "step, desc, args, loop, max_iterations, timeout, priority, tool, case, next"
+        "step, desc, args, loop, max_iterations, timeout, priority, concurrency, tool, case, next"
     )
 
 
