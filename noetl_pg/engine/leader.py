@@ -1,6 +1,8 @@
 """The maintenance leader: one engine at a time (a session advisory lock) re-claims expired
-leases and removes history past its retention (docs/operating.md). (Deadlines, waits and
-schedules are rows every engine scans with SKIP LOCKED: `engine/maintenance.py`.)
+leases, creates the coming weeks' event partitions ahead of need, and removes history past
+its retention, whole weeks of events by dropping their partition (docs/operating.md).
+(Deadlines, waits and schedules are rows every engine scans with SKIP LOCKED:
+`engine/maintenance.py`.)
 
 Leadership is a session advisory lock on a connection of its own: when the leader's
 process dies its connection ends, the lock is free, and the next engine to try takes
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 
@@ -35,10 +37,19 @@ class PassReport:
     executions_removed: int = 0
     events_removed: int = 0
     commands_removed: int = 0
+    partitions_created: int = 0
+    partitions_dropped: list[str] = field(default_factory=list)
+    partition_events_dropped: int = 0
+    partitions_kept: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
+        dropped = ", ".join(self.partitions_dropped) or "none"
+        kept = f"; kept past retention: {', '.join(self.partitions_kept)}"
         return [
             f"expired leases: {self.leases_retried} retried, {self.leases_failed} failed",
+            f"event partitions: {self.partitions_created} created ahead, "
+            f"dropped {dropped} ({self.partition_events_dropped} events)"
+            + (kept if self.partitions_kept else ""),
             f"removed past retention: {self.executions_removed} executions, "
             f"{self.events_removed} events, {self.commands_removed} commands",
         ]
@@ -52,6 +63,7 @@ async def run_pass(
     row = await (await conn.execute(query("reclaim_expired_leases"))).fetchone()
     report.leases_retried, report.leases_failed = row["retried"], row["failed"]
     params = {"retention": retention or deployment_retention(), "batch": batch}
+    await _partitions(conn, params["retention"], report)
     for _ in range(MAX_BATCHES):
         row = await (await conn.execute(query("remove_expired_executions"), params)).fetchone()
         report.executions_removed += row["executions"]
@@ -60,6 +72,22 @@ async def run_pass(
         if row["executions"] < batch:
             break
     return report
+
+
+async def _partitions(conn: psycopg.AsyncConnection, retention: str, report: PassReport) -> None:
+    """Weeks ahead created; weeks wholly past retention dropped (a week holding a row that
+    must stay is kept, and its expired rows go with the batches)."""
+    row = await (await conn.execute(query("ensure_event_partitions"))).fetchone()
+    report.partitions_created = row["created"]
+    expired = await conn.execute(query("expired_event_partitions"), {"retention": retention})
+    for name in [r["name"] for r in await expired.fetchall()]:
+        params = {"name": name, "retention": retention}
+        row = await (await conn.execute(query("drop_expired_event_partition"), params)).fetchone()
+        if row["dropped"] is None:
+            report.partitions_kept.append(name)
+        else:
+            report.partitions_dropped.append(name)
+            report.partition_events_dropped += row["dropped"]
 
 
 class MaintenanceLeader:
@@ -92,7 +120,13 @@ class MaintenanceLeader:
                     self.leading.set()
             if self.leading.is_set():
                 report = await run_pass(conn)
-                if report.leases_retried or report.leases_failed or report.executions_removed:
+                if (
+                    report.leases_retried
+                    or report.leases_failed
+                    or report.executions_removed
+                    or report.partitions_created
+                    or report.partitions_dropped
+                ):
                     log.info("maintenance: %s", "; ".join(report.lines()))
             await _wait(stopping, self.interval)
 
