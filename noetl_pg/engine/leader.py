@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 import psycopg
@@ -26,6 +27,7 @@ log = logging.getLogger("noetl_pg.maintenance")
 
 BATCH = 500  # executions removed per statement
 MAX_BATCHES = 20  # per pass: the rest waits for the next pass
+RECHECK_KEPT = 600.0  # seconds before a week found kept is read again
 
 
 @dataclass
@@ -56,14 +58,20 @@ class PassReport:
 
 
 async def run_pass(
-    conn: psycopg.AsyncConnection, *, retention: str | None = None, batch: int = BATCH
+    conn: psycopg.AsyncConnection,
+    *,
+    retention: str | None = None,
+    batch: int = BATCH,
+    kept: dict[str, float] | None = None,
 ) -> PassReport:
-    """One pass on an autocommit connection: each statement is its own transaction."""
+    """One pass on an autocommit connection: each statement is its own transaction.
+    `kept`: when each week found kept may be checked again (the leader's memory, so a
+    week a long-lived execution holds is not read again every pass)."""
     report = PassReport()
     row = await (await conn.execute(query("reclaim_expired_leases"))).fetchone()
     report.leases_retried, report.leases_failed = row["retried"], row["failed"]
     params = {"retention": retention or deployment_retention(), "batch": batch}
-    await _partitions(conn, params["retention"], report)
+    await _partitions(conn, params["retention"], report, {} if kept is None else kept)
     for _ in range(MAX_BATCHES):
         row = await (await conn.execute(query("remove_expired_executions"), params)).fetchone()
         report.executions_removed += row["executions"]
@@ -74,16 +82,22 @@ async def run_pass(
     return report
 
 
-async def _partitions(conn: psycopg.AsyncConnection, retention: str, report: PassReport) -> None:
+async def _partitions(
+    conn: psycopg.AsyncConnection, retention: str, report: PassReport, kept: dict[str, float]
+) -> None:
     """Weeks ahead created; weeks wholly past retention dropped (a week holding a row that
     must stay is kept, and its expired rows go with the batches)."""
     row = await (await conn.execute(query("ensure_event_partitions"))).fetchone()
     report.partitions_created = row["created"]
     expired = await conn.execute(query("expired_event_partitions"), {"retention": retention})
     for name in [r["name"] for r in await expired.fetchall()]:
+        if kept.get(name, 0.0) > time.monotonic():
+            report.partitions_kept.append(name)
+            continue
         params = {"name": name, "retention": retention}
         row = await (await conn.execute(query("drop_expired_event_partition"), params)).fetchone()
         if row["dropped"] is None:
+            kept[name] = time.monotonic() + RECHECK_KEPT
             report.partitions_kept.append(name)
         else:
             report.partitions_dropped.append(name)
@@ -98,6 +112,7 @@ class MaintenanceLeader:
         self.name = name
         self.interval = interval
         self.leading = asyncio.Event()
+        self.kept: dict[str, float] = {}
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -119,7 +134,7 @@ class MaintenanceLeader:
                     log.info("%s is the maintenance leader", self.name)
                     self.leading.set()
             if self.leading.is_set():
-                report = await run_pass(conn)
+                report = await run_pass(conn, kept=self.kept)
                 if (
                     report.leases_retried
                     or report.leases_failed

@@ -4,7 +4,11 @@ retention (and kept when one is not), and archive + restore across dropped weeks
 
 from __future__ import annotations
 
+import asyncio
+
+from noetl_pg.engine.leader import PassReport, run_pass
 from noetl_pg.protocol import ExecutionStatus
+from noetl_pg.store.db import connect_async
 from tests.integration.engine.test_maintenance import _maintain, _playbook, _rows, _run
 
 DONE, RUNNING = ExecutionStatus.COMPLETED, ExecutionStatus.RUNNING
@@ -153,3 +157,26 @@ def test_archive_and_restore_round_trip_across_a_dropped_week(dsn, conn, tmp_pat
     assert after == before
     # their week is gone, so the restored events wait in the default partition
     assert _partition_of(conn, "old-a") == {"noetl.event_default"}
+
+
+def test_the_leader_reads_a_kept_week_again_only_after_a_while(dsn, conn):
+    _playbook(conn, "plain")
+    conn.execute("SELECT noetl.ensure_event_partitions(now() - interval '80 days', now())")
+    week = _week(conn, "70 days")
+    _execution(conn, "long", status=RUNNING, age="70 days", parent=None)
+
+    async def one_pass(kept: dict[str, float]) -> PassReport:
+        async with await connect_async(dsn, autocommit=True) as leader:
+            return await run_pass(leader, retention="30d", kept=kept)
+
+    kept: dict[str, float] = {}
+    assert week in asyncio.run(one_pass(kept)).partitions_kept
+    assert week in kept
+    # it ends long ago: the week may go, but the leader does not read it again yet
+    conn.execute(
+        "UPDATE noetl.execution SET status = 'completed', finished_at = now() - interval '69 days'"
+    )
+    assert week in asyncio.run(one_pass(kept)).partitions_kept
+    kept[week] = 0.0  # the while has passed
+    assert week in asyncio.run(one_pass(kept)).partitions_dropped
+    assert not _exists(conn, week)
