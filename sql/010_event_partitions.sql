@@ -31,8 +31,10 @@ CREATE FUNCTION noetl.event_partition_week(name TEXT) RETURNS TIMESTAMPTZ
 -- The table is built apart and attached (a SHARE UPDATE EXCLUSIVE lock on noetl.event,
 -- which inserts and reads do not wait for); rows of that week in the default partition
 -- move into it first, so the attach never finds the default holding a row of the week.
+-- It waits at most a second for a lock (a long transaction reading noetl.event_default),
+-- then gives up until the next pass: meanwhile that week's rows go to the default.
 CREATE FUNCTION noetl.create_event_partition(week TIMESTAMPTZ) RETURNS BOOLEAN
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SET lock_timeout = '1s' AS $$
 DECLARE
     name TEXT := 'event_' || to_char(week AT TIME ZONE 'UTC', 'YYYYMMDD');
 BEGIN
@@ -55,6 +57,8 @@ BEGIN
                    name, week, week + interval '7 days');
     EXECUTE format('ALTER TABLE noetl.%I DROP CONSTRAINT %I', name, name || '_week');
     RETURN true;
+EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+    RETURN false;
 END $$;
 
 -- Every week from the one `from_ts` falls in to the one `to_ts` falls in has a partition;
@@ -114,7 +118,7 @@ $$;
 -- most a second for its lock, then the next pass tries again). Writes to the week wait
 -- while it is checked, so no row can slip in between the check and the drop.
 CREATE FUNCTION noetl.drop_expired_event_partition(name TEXT, retention INTERVAL)
-    RETURNS BIGINT LANGUAGE plpgsql AS $$
+    RETURNS BIGINT LANGUAGE plpgsql SET lock_timeout = '1s' AS $$
 DECLARE
     week TIMESTAMPTZ := noetl.event_partition_week(name);
     blocked BOOLEAN;
@@ -123,7 +127,6 @@ BEGIN
     IF name !~ '^event_\d{8}$' OR to_regclass('noetl.' || name) IS NULL THEN
         RAISE EXCEPTION 'drop_expired_event_partition: no week partition noetl.%', name;
     END IF;
-    PERFORM set_config('lock_timeout', '1s', true);
     EXECUTE format('LOCK TABLE noetl.%I IN SHARE MODE', name);
     -- cheap first: an unapplied event, or a long-running execution started before the week ended
     EXECUTE format(

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+import psycopg
+import pytest
+
 from noetl_pg.engine.leader import PassReport, run_pass
 from noetl_pg.protocol import ExecutionStatus
-from noetl_pg.store.db import connect_async
+from noetl_pg.store.db import connect, connect_async
 from tests.integration.engine.test_maintenance import _maintain, _playbook, _rows, _run
 
 DONE, RUNNING = ExecutionStatus.COMPLETED, ExecutionStatus.RUNNING
@@ -180,3 +183,22 @@ def test_the_leader_reads_a_kept_week_again_only_after_a_while(dsn, conn):
     kept[week] = 0.0  # the while has passed
     assert week in asyncio.run(one_pass(kept)).partitions_dropped
     assert not _exists(conn, week)
+
+
+def test_a_week_is_not_created_while_a_long_transaction_holds_the_default(dsn, conn):
+    nxt = _week(conn, "-7 days")
+    conn.execute(f"DROP TABLE noetl.{nxt}")
+    with connect(dsn) as reader:
+        reader.execute("SELECT count(*) FROM noetl.event")  # holds noetl.event_default
+        out = _maintain(dsn)  # waits a second for the lock, then goes on
+        assert "event partitions: 0 created ahead" in out, out
+        assert not _exists(conn, nxt)
+        reader.rollback()
+    assert "event partitions: 1 created ahead" in _maintain(dsn)
+
+
+def test_a_partition_is_only_ever_a_whole_week(conn):
+    with pytest.raises(psycopg.errors.RaiseException, match="is not the start of a week"):
+        conn.execute("SELECT noetl.create_event_partition(now())")
+    with pytest.raises(psycopg.errors.RaiseException, match=r"no week partition noetl\.queue"):
+        conn.execute("SELECT noetl.drop_expired_event_partition('queue', '1 day')")
