@@ -48,6 +48,8 @@ BEGIN
     EXECUTE format('ALTER TABLE noetl.%I ADD CONSTRAINT %I CHECK (created_at >= %L AND created_at < %L)',
                    name, name || '_week', week, week + interval '7 days');
     IF to_regclass('noetl.event_default') IS NOT NULL THEN
+        -- the attach takes this lock anyway; taken first, no row of the week slips in
+        LOCK TABLE noetl.event_default IN ACCESS EXCLUSIVE MODE;
         EXECUTE format('WITH moved AS (DELETE FROM noetl.event_default'
                        ' WHERE created_at >= %L AND created_at < %L RETURNING *)'
                        ' INSERT INTO noetl.%I SELECT * FROM moved',
