@@ -16,6 +16,8 @@
 -- Converting a populated table: the rows are copied into the new weekly partitions (so
 -- this runs while nothing else does, like every migration), the indexes and triggers the
 -- old table had are recreated on the new one with their names, and the old table goes.
+-- (A unique index on a partitioned table must contain the partition key: any unique
+-- index on noetl.event, made before this migration or after, must include created_at.)
 
 -- The week a timestamp falls in, as its first instant.
 CREATE FUNCTION noetl.event_week(ts TIMESTAMPTZ) RETURNS TIMESTAMPTZ
@@ -24,7 +26,7 @@ CREATE FUNCTION noetl.event_week(ts TIMESTAMPTZ) RETURNS TIMESTAMPTZ
 
 -- The week a partition's name says it holds (`event_YYYYMMDD`).
 CREATE FUNCTION noetl.event_partition_week(name TEXT) RETURNS TIMESTAMPTZ
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     RETURN to_date(substr(name, 7), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC';
 
 -- Create the partition of the week starting `week` if it is missing; true if created.
