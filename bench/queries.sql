@@ -269,3 +269,43 @@ SELECT (xact_commit + xact_rollback)::bigint AS n
 -- Empty the orchestrator's and the baseline's tables between phases (own database only).
 TRUNCATE noetl.event, noetl.queue, noetl.execution, noetl_bench.event, noetl_bench.queue,
          noetl_bench.state;
+
+-- name: history_executions
+-- The history bench (`bench/history.py`): finished executions spread over four weeks.
+INSERT INTO noetl.execution (execution_id, path, version, status, created_at, finished_at)
+SELECT 'hist-' || g, 'bench/history', 1, 'completed',
+       now() - interval '28 days' * (1 - g::float8 / %(executions)s),
+       now() - interval '28 days' * (1 - g::float8 / %(executions)s)
+  FROM generate_series(1, %(executions)s) AS g;
+
+-- name: history_events
+-- Their events, ten each, applied, in the weeks their executions ran (event triggers off).
+INSERT INTO noetl.event (event_id, execution_id, event_type, node_name, status, payload,
+                         created_at, processed_at, processed_by)
+SELECT g, 'hist-' || ((g - 1) / 10 + 1), 'call.done', 'step', 'ok', '{}',
+       now() - interval '28 days' * (1 - g::float8 / %(events)s), now(), 'bench'
+  FROM generate_series(1, %(events)s) AS g;
+
+-- name: history_queue
+-- Their finished commands, two each.
+INSERT INTO noetl.queue (execution_id, step, tool_kind, status, attempt, assigned_worker_id,
+                         created_at, completed_at, run_key)
+SELECT 'hist-' || ((g - 1) / 2 + 1), 'step', 'python', 'done', 1, 'worker-' || (g %% 16),
+       (now() - interval '28 days' * (1 - g::float8 / %(commands)s))::timestamp, now(),
+       'step:' || g
+  FROM generate_series(1, %(commands)s) AS g;
+
+-- name: history_live
+-- The live work measured on both sides: 20 running executions, 100 pending commands and
+-- 100 unapplied events (numbered after the history).
+WITH executions AS (
+    INSERT INTO noetl.execution (execution_id, path, version, status)
+    SELECT 'live-' || g, 'bench/history', 1, 'running' FROM generate_series(1, 20) AS g
+), commands AS (
+    INSERT INTO noetl.queue (execution_id, step, tool_kind, status, run_key)
+    SELECT 'live-' || (mod(g, 20) + 1), 'step', 'python', 'pending', 'live:' || g
+      FROM generate_series(1, 100) AS g
+)
+INSERT INTO noetl.event (execution_id, event_type, node_name, status, payload)
+SELECT 'live-' || (mod(g, 20) + 1), 'call.done', 'step', 'ok', '{}'
+  FROM generate_series(1, 100) AS g;

@@ -72,3 +72,23 @@ WITH execution AS (
 SELECT (SELECT count(*) FROM execution)::int AS executions,
        (SELECT count(*) FROM events)::int AS events,
        (SELECT count(*) FROM commands)::int AS commands;
+
+-- name: ensure_event_partitions
+-- This week's and the next two weeks' partitions of noetl.event exist (created ahead of
+-- need; an insert for a week without one lands in noetl.event_default meanwhile).
+SELECT noetl.ensure_event_partitions(now(), now() + interval '14 days') AS created;
+
+-- name: expired_event_partitions
+-- Week partitions of noetl.event that ended before the deployment's retention, oldest first.
+SELECT c.relname AS name
+  FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'noetl.event'::regclass
+   AND c.relname ~ '^event_\d{8}$'
+   AND noetl.event_partition_week(c.relname) + interval '7 days'
+       <= now() - %(retention)s::interval
+ ORDER BY c.relname;
+
+-- name: drop_expired_event_partition
+-- Drop one week of events whose every row is past retention (NULL: the week is kept).
+SELECT noetl.drop_expired_event_partition(%(name)s, %(retention)s::interval) AS dropped;

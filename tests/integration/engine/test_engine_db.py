@@ -230,7 +230,8 @@ def test_an_execution_whose_state_postgres_refuses_is_quarantined_alone(dsn, con
     assert rows["bad"]["status"] == "failed"
     assert "\\u0000 cannot be converted" in rows["bad"]["error"]
     event = conn.execute(
-        "SELECT processed_at, error FROM noetl.event WHERE execution_id = 'bad'"
+        "SELECT processed_at, error FROM noetl.event"
+        " WHERE execution_id = 'bad' AND event_type = 'workflow.start'"
     ).fetchone()
     assert event["processed_at"] is not None
     assert "could not store" in event["error"]
