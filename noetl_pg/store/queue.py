@@ -34,13 +34,12 @@ class CommandQueue:
         if n <= 0:
             return []
         params = {"n": n, "worker_id": self.worker_id, "lease_seconds": lease_seconds}
-        async with self.pool.connection() as conn, conn.transaction():
-            cursor = await conn.execute(query("lease_commands"), params)
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query("lease_commands"), params)  # one statement
             rows = await cursor.fetchall()
-            limited = [r["queue_id"] for r in rows if r["step_limit"] is not None]
+            limited = [r for r in rows if r["step_limit"] is not None]
             if limited:  # step `concurrency`: give back what went past a step's limit
-                cursor = await conn.execute(query("enforce_step_limits"), {"queue_ids": limited})
-                given_back = {r["queue_id"] for r in await cursor.fetchall()}
+                given_back = await _enforce_step_limits(conn, limited)
                 rows = [r for r in rows if r["queue_id"] not in given_back]
         return sorted(rows, key=lambda r: (-(r["priority"] or 0), r["created_at"], r["queue_id"]))
 
@@ -154,6 +153,19 @@ class CommandQueue:
             cursor = await conn.execute(query(name), params)
             rows = await cursor.fetchall()
         return {row["queue_id"] for row in rows}
+
+
+async def _enforce_step_limits(conn: AsyncConnection, leased: list[dict[str, Any]]) -> set[int]:
+    """Under the limited steps' locks, with a snapshot taken after them (so every other
+    worker's committed lease counts), give back the leases past a step's limit. Only a
+    lease of a limited step pays for this transaction; every other lease is one statement."""
+    keys = sorted({row["step_key"] for row in leased})
+    async with conn.transaction():
+        await conn.execute(query("lock_step_keys"), {"keys": keys})
+        cursor = await conn.execute(
+            query("enforce_step_limits"), {"queue_ids": [row["queue_id"] for row in leased]}
+        )
+        return {row["queue_id"] for row in await cursor.fetchall()}
 
 
 def _fence(lease: Lease) -> dict[str, Any]:

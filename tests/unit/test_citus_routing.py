@@ -38,6 +38,8 @@ ROUTING: dict[str, str] = {
     "queue_depth": READ,
     "database_health": READ,
     "next_available_delay": READ,
+    "keys_with_queued": READ,
+    "drain_status": READ,
     "ensure_event_partitions": DDL,
     "expired_event_partitions": DDL,
     "mark_events_processed": BY_ID,
@@ -47,6 +49,8 @@ ROUTING: dict[str, str] = {
     "release_leases": BY_ID,
     "park_wait": BY_ID,
     "lease_commands": LOOP,
+    "enforce_step_limits": LOOP + " (a step's leases span executions: per shard, or a"
+    " reference table of step leases)",
     "reclaim_expired_leases": LOOP + " (the maintenance leader, shard by shard)",
 }
 

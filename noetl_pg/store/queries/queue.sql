@@ -28,8 +28,10 @@ RETURNING event_id, execution_id;
 -- Lease up to n ready commands (priority, then age), skipping rows other workers hold.
 -- A command of a step with `concurrency` is taken only while fewer than its limit of
 -- that step's commands are leased, and only under the step's lock (7005, held to the
--- end of the transaction; a step another worker is leasing for now is skipped); then
--- `enforce_step_limits` gives back what one statement took past the limit.
+-- end of this statement's transaction; a step another worker is leasing for now is
+-- skipped); then `lock_step_keys` + `enforce_step_limits`, in a transaction of their
+-- own, give back what this statement took past the limit (its snapshot may predate
+-- another worker's lease).
 WITH candidate AS (
     SELECT queue_id
       FROM noetl.queue q
@@ -55,9 +57,14 @@ UPDATE noetl.queue q
  WHERE q.queue_id = c.queue_id
 RETURNING q.*;
 
+-- name: lock_step_keys
+-- The step locks `lease_commands` tries, taken and waited for, in one order (no deadlock).
+SELECT pg_advisory_xact_lock(7005, hashtext(k)) FROM unnest(%(keys)s::text[]) AS k ORDER BY k;
+
 -- name: enforce_step_limits
--- After `lease_commands`, holding the locks of the limited steps it leased from: a fresh
--- count sees every other worker's committed leases. Of these leases, those past their
+-- After `lease_commands`, holding the locks of the limited steps it leased from (a
+-- statement after `lock_step_keys`, so its snapshot sees every other worker's committed
+-- leases). Of these leases, those past their
 -- step's limit (other workers' leases count first) are made pending again, same attempt.
 WITH mine AS (
     SELECT DISTINCT step_key, step_limit
