@@ -90,7 +90,7 @@ HOT: dict[str, tuple[dict[str, Any], str | set[str]]] = {
             "attempt": 1,
             "payload": "{}",
         },
-        "queue_pkey",
+        LEASED,  # it finds a leased row: by its id, or among the few leased ones
     ),
     "heartbeat_leases": ({**HELD, "lease_seconds": 30.0}, LEASED),
     "release_leases": (HELD, LEASED),
