@@ -34,6 +34,13 @@ BATCH_EVENTS = Histogram(
 BATCH_SECONDS = Histogram(
     "noetl_engine_batch_duration_seconds", "Time to claim and apply one batch.", registry=REGISTRY
 )
+RULES = Counter(
+    "noetl_engine_rules_evaluated_total",
+    "`case` rules whose `when` the engine evaluated, by result (held: the rule fired).",
+    ["result"],
+    registry=REGISTRY,
+)
+RULES_HELD, RULES_NOT_HELD = RULES.labels("held"), RULES.labels("not_held")
 COMMANDS = Counter(
     "noetl_worker_commands_total",
     "Commands this worker finished, by outcome (ok or error).",

@@ -12,6 +12,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from noetl_pg import tracing
 from noetl_pg.dsl import PlaybookError, parse_playbook
 from noetl_pg.engine.compiled import CompiledPlaybook
 from noetl_pg.engine.core import apply_event, fail_execution
@@ -211,7 +212,8 @@ class EventApplier:
             playbook, problem = await self._playbook_for(store, state, event, latest)
             if problem is not None:
                 return fail_execution(state, event, problem)
-            return apply_event(state, event, playbook)
+            with tracing.span(f"apply {event.name}", event.execution_id, step=event.step):
+                return apply_event(state, event, playbook)
         except Exception as exc:  # a bug must not wedge the execution: fail it, move on
             log.exception("applying event %s failed", event.event_id)
             message = f"internal engine error applying {event.name}: {type(exc).__name__}: {exc}"

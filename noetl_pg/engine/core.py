@@ -17,6 +17,7 @@ import copy
 from collections import deque
 from typing import Any
 
+from noetl_pg import daemon_metrics as metrics
 from noetl_pg.dsl import Step, TemplateError, evaluate, evaluate_when, render_value
 from noetl_pg.engine.actions import EngineError, Firing, SinkCall, apply_actions
 from noetl_pg.engine.compiled import CompiledPlaybook
@@ -337,6 +338,7 @@ class _Reactor:
         firing = Firing(run, iteration, self.scope(run, iteration, name, payload, extra))
         for index, entry in enumerate(self.playbook.step(run.step).case):
             holds, reason = evaluate_when(entry.when, firing.scope.names)
+            (metrics.RULES_HELD if holds else metrics.RULES_NOT_HELD).inc()
             if reason is not None:
                 self.reaction.diagnostics.append(
                     {"step": run.step, "case": index, "event": name, "reason": reason}

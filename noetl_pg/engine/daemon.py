@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from noetl_pg import daemon_metrics as metrics
+from noetl_pg import tracing
 from noetl_pg.engine.apply import EventApplier, storable_text
 from noetl_pg.engine.leader import MaintenanceLeader
 from noetl_pg.engine.maintenance import maintain, next_due_in
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         safety_interval=args.safety_interval,
     )
     metrics.serve(args.metrics_port)
+    tracing.configure("noetl-engine")
     run_until_stopped(engine)
     return 0
 

@@ -29,6 +29,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 
 from noetl_pg import daemon_metrics as metrics
+from noetl_pg import tracing
 from noetl_pg.dsl.render import TemplateError, resolve_secrets
 from noetl_pg.protocol import ErrorKind, Lease
 from noetl_pg.protocol.lease import LeasedCommand, QueueUnavailable, ReportRefused
@@ -299,7 +300,8 @@ class Worker:
                 )
             config = _rendered_config(name, resolve_secrets(command.tool_config or {}, secrets))
             args = resolve_secrets(command.args or {}, secrets)
-            result = await kind.run(config, args, ctx)
+            with tracing.span(f"tool {name}", command.execution_id, step=command.step):
+                result = await kind.run(config, args, ctx)
         except ToolError as exc:
             error: dict[str, Any] | None = exc.as_error()
         except TemplateError as exc:
@@ -588,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     metrics.CONCURRENCY.set(options.concurrency)
     metrics.serve(options.metrics_port)
+    tracing.configure("noetl-worker")
     try:
         run_until_stopped(worker)
     except SideTaskFailed as exc:

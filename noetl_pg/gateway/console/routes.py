@@ -21,13 +21,14 @@ from noetl_pg.gateway.console.live import live
 from noetl_pg.gateway.console.render import TEMPLATES
 from noetl_pg.gateway.errors import STORE_REFUSALS
 from noetl_pg.gateway.executions import decode_cursor, encode_cursor
-from noetl_pg.protocol import TERMINAL, ExecutionStatus, StepStatus
+from noetl_pg.protocol import TERMINAL, EventName, ExecutionStatus, StepStatus
 from noetl_pg.store.catalog import PlaybookCatalog
 from noetl_pg.store.console import ConsoleReader
 from noetl_pg.store.control import ClientEvents
 from noetl_pg.store.drain import is_draining
 from noetl_pg.store.errors import StoreError
 from noetl_pg.store.executions import ExecutionReader
+from noetl_pg.store.rerun import RERUNNABLE, rerun
 
 PAGE_SIZE = 50
 STATUSES = [str(status) for status in ExecutionStatus]
@@ -120,8 +121,19 @@ async def _execution_context(request: Request, message: str | None = None) -> di
         "failing": sorted(failing),
         "source_lines": _marked_lines(source["yaml"], failing) if source else [],
         "finished": state["status"] in TERMINAL,
+        "rerunnable": state["status"] in RERUNNABLE,
+        "rerun_of": _rerun_of(events),
         "message": message,
     }
+
+
+def _rerun_of(events: list[dict[str, Any]]) -> str | None:
+    """The execution this one re-runs, from its workflow.start (store/rerun.py)."""
+    first = events[0] if events else {}
+    payload = first.get("payload")
+    if first.get("name") != EventName.WORKFLOW_START or not isinstance(payload, dict):
+        return None
+    return payload.get("rerun_of") if isinstance(payload.get("rerun_of"), str) else None
 
 
 def _marked_lines(text: str, failing: set[str]) -> list[tuple[int, str, bool]]:
@@ -158,6 +170,12 @@ async def start_again(request: Request) -> Response:
     )
 
 
+async def rerun_execution(request: Request) -> Response:
+    """A new execution that enters again the steps this failed one failed in."""
+    execution_id = request.path_params["execution_id"]
+    return await _act(request, execution_id, lambda e: rerun(e.conn, execution_id))
+
+
 async def start_playbook(request: Request) -> Response:
     form = await _form(request)
     path, version = request.path_params["path"], int(form.get("version") or 0) or None
@@ -184,7 +202,8 @@ async def _act(request: Request, execution_id: str, write: Any) -> Response:
     except StoreError as exc:
         context = await _execution_context(request, message=exc.message)
         return page(request, "execution.html", refusal_status(exc), **context)
-    return RedirectResponse(f"/ui/executions/{accepted.execution_id}", status_code=303)
+    new_id = accepted if isinstance(accepted, str) else accepted.execution_id  # rerun: an id
+    return RedirectResponse(f"/ui/executions/{new_id}", status_code=303)
 
 
 def refusal_status(exc: StoreError) -> int:
@@ -285,6 +304,7 @@ def routes() -> list[BaseRoute]:
                 Route("/executions/{execution_id}/body", execution_live, methods=["GET"]),
                 Route("/executions/{execution_id}/cancel", cancel, methods=["POST"]),
                 Route("/executions/{execution_id}/start-again", start_again, methods=["POST"]),
+                Route("/executions/{execution_id}/rerun", rerun_execution, methods=["POST"]),
                 Route("/playbooks", playbooks, methods=["GET"]),
                 Route("/playbooks/{path:path}/start", start_playbook, methods=["POST"]),
                 Route("/playbooks/{path:path}", playbook, methods=["GET"]),

@@ -1,6 +1,6 @@
 """The console in a real browser (Playwright driving Debian's chromium) against a real
 gateway, engine and worker: pages render without a console error, a new execution appears
-in the list without a reload, cancel works, the token is asked for, no asset is external.
+in the list without a reload, cancel and re-run work, the token is asked for, no asset is external.
 The screenshots in docs/img/ come from this test (`NOETL_SCREENSHOTS=1`)."""
 
 from __future__ import annotations
@@ -59,17 +59,23 @@ class Watched:
         return [u for u in self.urls if urlparse(u).netloc not in (origin, "")]
 
 
+def _failed_and_completed(api) -> tuple[str, str]:
+    """Run console/failing and console/hello to their end (daemons running): their ids."""
+    register(api, HELLO)
+    register(api, FAILING)
+    failed = start(api, "console/failing")
+    done = start(api, "console/hello")
+    wait_until(lambda: status(api, failed) == "failed", "failing fails")
+    wait_until(lambda: status(api, done) == "completed", "hello completes")
+    return failed, done
+
+
 def test_pages_live_rows_and_cancel_in_a_browser(browser, dsn, tmp_path):
     import httpx
 
     with serve(create_app(dsn)) as base_url, httpx.Client(base_url=base_url) as api:
-        register(api, HELLO)
-        register(api, FAILING)
         with daemons(dsn, tmp_path, "engine", "worker"):
-            failed = start(api, "console/failing")
-            done = start(api, "console/hello")
-            wait_until(lambda: status(api, failed) == "failed", "failing fails")
-            wait_until(lambda: status(api, done) == "completed", "hello completes")
+            failed, _ = _failed_and_completed(api)
 
         watched = Watched(browser.new_page(viewport={"width": 1280, "height": 900}), base_url)
         page = watched.page
@@ -102,6 +108,30 @@ def test_pages_live_rows_and_cancel_in_a_browser(browser, dsn, tmp_path):
 
         assert watched.errors == []
         assert watched.external() == []
+
+
+def test_rerun_of_a_failed_execution_in_a_browser(browser, dsn, tmp_path):
+    import httpx
+
+    with serve(create_app(dsn)) as base_url, httpx.Client(base_url=base_url) as api:
+        with daemons(dsn, tmp_path, "engine", "worker"):
+            failed, done = _failed_and_completed(api)
+            watched = Watched(browser.new_page(), base_url)
+            page = watched.page
+            page.goto(f"{base_url}/ui/executions/{done}")
+            assert page.locator("button", has_text="Re-run").count() == 0  # nothing failed
+
+            page.goto(f"{base_url}/ui/executions/{failed}")
+            page.click("button:has-text('Re-run failed steps')")
+            page.locator("#rerun-of").wait_for()
+            assert page.locator("#rerun-of").inner_text() == failed
+            rerun = urlparse(page.url).path.rsplit("/", 1)[1]
+            assert rerun != failed
+            page.locator("#status.status-failed").wait_for()  # explode fails again, live
+            assert page.locator("#failing-step").inner_text() == "explode"
+        page.goto(f"{base_url}/ui/")
+        assert page.locator(f"tr[data-execution={rerun}]").count() == 1
+        assert watched.errors == []
 
 
 def test_the_token_is_asked_for_once(browser, dsn):

@@ -18,6 +18,21 @@ from tests.integration.console.support import FAILING, HELLO, WORKTREE, daemons,
 from tests.integration.gateway.support import register
 from tests.support.processes import free_port, wait_until
 
+RULED = """\
+apiVersion: noetl.io/v2
+kind: Playbook
+metadata: {name: ruled, path: console/ruled}
+workflow:
+  - step: start
+    tool: {kind: noop}
+    case:
+      - when: "{{ event.name == 'signal' }}"
+        then: {next: [{step: end}]}
+      - when: "{{ event.name == 'step.exit' }}"
+        then: {next: [{step: end}]}
+  - step: end
+    tool: {kind: noop}
+"""
 MONITORING = Path(WORKTREE) / "docs" / "monitoring"
 METRIC = re.compile(r"\bnoetl_[a-z_]+\b")
 
@@ -98,12 +113,13 @@ def test_the_alert_rules_pass_promtool_where_it_is_installed():
 def test_the_engine_and_worker_serve_their_own_metrics(api, dsn, tmp_path):
     register(api, HELLO)
     register(api, FAILING)
+    register(api, RULED)
     ports = {"engine": free_port(), "worker": free_port()}
     extra = {kind: ["--metrics-port", str(port)] for kind, port in ports.items()}
     with daemons(dsn, tmp_path, "engine", "worker", extra=extra):
-        ids = [start(api, "console/hello"), start(api, "console/failing")]
+        ids = [start(api, p) for p in ("console/hello", "console/failing", "console/ruled")]
         wait_until(
-            lambda: all(status(api, i) in ("completed", "failed") for i in ids), "both finish"
+            lambda: all(status(api, i) in ("completed", "failed") for i in ids), "all finish"
         )
         scraped = {
             kind: _samples(httpx.Client(base_url=f"http://127.0.0.1:{port}"))
@@ -112,9 +128,18 @@ def test_the_engine_and_worker_serve_their_own_metrics(api, dsn, tmp_path):
     engine, worker = scraped["engine"], scraped["worker"]
     assert engine[("noetl_engine_events_applied_total", ())] >= 2
     assert engine[("noetl_engine_batch_events_count", ())] >= 1
-    assert worker[("noetl_worker_commands_total", (("outcome", "ok"),))] == 3
+    rules = {  # the worker applies call.done itself when it can (the fast path)
+        result: sum(
+            samples[("noetl_engine_rules_evaluated_total", (("result", result),))]
+            for samples in (engine, worker)
+        )
+        for result in ("held", "not_held")
+    }
+    assert rules["held"] == 1  # RULED's second rule, on its step.exit
+    assert rules["not_held"] >= 2  # the first rule on each event, the second on the others
+    assert worker[("noetl_worker_commands_total", (("outcome", "ok"),))] == 5
     assert worker[("noetl_worker_commands_total", (("outcome", "error"),))] == 1
-    assert worker[("noetl_worker_tool_duration_seconds_count", ())] == 4
+    assert worker[("noetl_worker_tool_duration_seconds_count", ())] == 6
     assert worker[("noetl_worker_concurrency", ())] == 4
     for samples, daemon in ((engine, "engine"), (worker, "worker")):
         woken = [

@@ -62,6 +62,20 @@ def test_cancel_of_a_running_execution_is_accepted_and_of_a_finished_one_refused
     assert 'role="alert"' in again.text and "cancelled" in again.text
 
 
+def test_rerun_of_a_completed_or_missing_execution_is_refused_on_the_page(api, dsn, tmp_path):
+    register(api, HELLO)
+    with daemons(dsn, tmp_path, "engine", "worker"):
+        done = start(api, "console/hello")
+        wait_until(lambda: status(api, done) == "completed", "hello completes")
+    assert "Re-run" not in api.get(f"/ui/executions/{done}").text
+    refused = api.post(f"/ui/executions/{done}/rerun", follow_redirects=False)
+    assert refused.status_code == 409
+    assert 'role="alert"' in refused.text and "completed" in refused.text
+    missing = api.post("/ui/executions/exec-nope/rerun", follow_redirects=False)
+    assert missing.status_code == 404
+    assert "exec-nope" in missing.text
+
+
 def test_start_again_and_start_form_go_through_the_write_path(api, dsn, tmp_path):
     register(api, HELLO)
     with daemons(dsn, tmp_path, "engine", "worker"):
