@@ -160,6 +160,29 @@ class Cluster:
             kill(process)
             self.processes[kind][index] = self._spawn(kind)
 
+    def wait_ready(self, kind: str, stop: threading.Event, timeout: float = 60.0) -> None:
+        """Until the gateway answers its health check, or every engine and worker holds
+        its LISTEN connection (no later than `timeout`: PostgreSQL may be restarting)."""
+        deadline = time.monotonic() + timeout
+        expected = len(self.processes["engine"]) + len(self.processes["worker"])
+        while time.monotonic() < deadline and not stop.is_set():
+            try:
+                if kind == "gateway":
+                    url = f"{self.gateway_url}/api/v2/health"
+                    if httpx.get(url, timeout=5).status_code == 200:
+                        return
+                else:
+                    with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                        (listening,) = conn.execute(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            f" WHERE datname = current_database() AND {LISTENERS}"
+                        ).fetchone()
+                    if listening >= expected:
+                        return
+            except (httpx.TransportError, psycopg.OperationalError):
+                pass
+            stop.wait(0.2)
+
     def check_alive(self) -> None:
         with self._lock:
             for kind, processes in self.processes.items():
@@ -250,6 +273,10 @@ class KillDriver:
                 index = self.rng.randrange(len(self.cluster.processes[kind]))
                 self.cluster.kill_and_restart(kind, index)
                 self.kills[kind] += 1
+                # The next fault waits for the replacement to be up: on a loaded machine a
+                # daemon takes seconds to start, and faults faster than that would only
+                # ever kill daemons that never started (no work moves at all).
+                self.cluster.wait_ready(kind, self._stop)
             self.last_fault = time.time()
 
     def __enter__(self) -> KillDriver:
@@ -334,14 +361,16 @@ def start_paced(
     gateway_url: str,
     starts: list[Start],
     every: float,
+    clients: int = 1,
 ) -> threading.Thread:
-    """Start executions one after another, `every` seconds apart, in a thread; the
-    thread's `errors` list holds what went wrong."""
+    """Start executions in a thread: `clients` clients, each one after another, `every`
+    seconds apart, over its share of `starts`; the thread's `errors` list holds what went
+    wrong."""
     errors: list[str] = []
 
-    def run() -> None:
+    def client_run(share: list[Start]) -> None:
         with httpx.Client(base_url=gateway_url, timeout=30) as client:
-            for execution_id, workload, path, signal in starts:
+            for execution_id, workload, path, signal in share:
                 try:
                     post_start(client, execution_id, path, workload)
                     if signal is not None:
@@ -349,6 +378,14 @@ def start_paced(
                 except AssertionError as exc:
                     errors.append(str(exc))
                 time.sleep(every)
+
+    def run() -> None:
+        shares = [starts[i::clients] for i in range(clients)]
+        threads = [threading.Thread(target=client_run, args=(s,), daemon=True) for s in shares]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     thread = threading.Thread(target=run, daemon=True, name="starter")
     thread.errors = errors  # type: ignore[attr-defined]
