@@ -4,8 +4,10 @@ A fresh database on `--dsn`'s server, E engines, W workers and one gateway as re
 processes, all on loopback. N HTTP clients (httpx, one connection each) start executions
 of a one-step playbook as fast as the gateway answers, each with its own Idempotency-Key,
 re-send every tenth start (the answer must be the stored one, never a second execution),
-and read each execution's status. Printed: starts/s, p50/p99 start latency, status reads,
-errors, duplicates, and the completion lag (from the `workflow.start` row to the
+and read each execution's status. A 503 (the gateway's "retry later" when its pool is
+busy) is retried with the same key after its Retry-After, and counted. Printed:
+starts/s, p50/p99 start latency (retries included), status reads, errors, duplicates,
+and the completion lag (from the `workflow.start` row to the
 execution's `finished_at`, from the rows). The floor, in the same run with the same
 clients: `GET /api/v2/health` (HTTP, the gateway and one pooled query, no write). Exit 1 when
 any request failed or anything was doubled or left unfinished; speed never fails it.
@@ -130,6 +132,7 @@ class Tally:
     starts: list[float] = field(default_factory=list)  # latencies, seconds
     reads: int = 0
     resent: int = 0
+    retried_503: int = 0  # answers "busy, retry later", retried with the same key
     errors: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
 
@@ -164,6 +167,10 @@ async def starter(url: str, index: int, until: float, tally: Tally) -> None:
             began = time.monotonic()
             try:
                 answer = await start_one(client, execution_id, k)
+                while answer.status_code == 503:  # the documented "retry later" (pool busy)
+                    tally.retried_503 += 1
+                    await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+                    answer = await start_one(client, execution_id, k)
                 tally.starts.append(time.monotonic() - began)
                 if answer.status_code not in (200, 202):
                     tally.error(f"start {answer.status_code} {answer.text[:200]}")
@@ -298,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"executions {len(tally.ids)}, completed {rows['completed']}, unfinished {unfinished},"
         f" status reads {tally.reads}, re-sent starts {tally.resent},"
-        f" duplicated {rows['duplicated']}, errors {errors}"
+        f" duplicated {rows['duplicated']}, 503s retried {tally.retried_503}, errors {errors}"
     )
     for line in filter(None, tally.errors):
         print(f"  error: {line}")

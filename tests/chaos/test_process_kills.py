@@ -95,6 +95,7 @@ def run_chaos(
     wide_every: int = 5,
     kinds: tuple[str, ...] = KILL_KINDS,
     clients: int = 1,
+    at_least: dict[str, int] | None = None,
 ) -> RunFigures:
     began = time.monotonic()
     # Hang guards that grow with the run: a slow machine may need two seconds each.
@@ -130,6 +131,14 @@ def run_chaos(
                 timeout=patience,
             )
             starter.join(timeout=patience)
+            # However slow the machine, every kind of fault happens (`at_least` times)
+            # before the faults end.
+            wanted = at_least or dict.fromkeys(kinds, 1)
+            wait_for(
+                lambda: all(driver.kills[k] >= n for k, n in wanted.items()),
+                f"at least {wanted} faults",
+                timeout=patience,
+            )
         last_fault = driver.last_fault
         # No more ticks: then every tick that fired must finish too. (A new connection:
         # the restarts ended `conn`'s.)
@@ -316,6 +325,7 @@ def test_full_a_thousand_executions_ten_thousand_commands_every_fault_kind(
         seed=int(os.environ.get("NOETL_CHAOS_SEED", "7")),
         kinds=FULL_ROUND,
         clients=8,
+        at_least={"engine": 1, "worker": 1, "gateway": 1, "listen": 5},
     )
     print(f"\nchaos full run: {asdict(figures)}")
     assert set(figures.kills) == set(KILL_KINDS), figures.kills
