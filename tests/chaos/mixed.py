@@ -22,7 +22,7 @@ PATH = "chaos/mixed"
 
 # A command whose worker is killed three times in a row uses up its lease attempts and is
 # reported as a `lease_expired` failure; a step may retry that like any failure.
-_LEASE_RETRY = """
+LEASE_RETRY = """
       - when: >-
           {{ event.name == 'call.done' and error is defined
              and error.kind == 'lease_expired' }}
@@ -41,7 +41,7 @@ workflow:
   - step: start
     args: {{n: "{{{{ workload.n }}}}"}}
     tool: {{kind: noop}}
-    case:{_LEASE_RETRY}
+    case:{LEASE_RETRY}
       - when: "{{{{ event.name == 'call.done' and response.n % 2 == 0 }}}}"
         then: {{next: [even]}}
       - when: "{{{{ event.name == 'call.done' }}}}"
@@ -54,7 +54,7 @@ workflow:
       code: |
         def main(n):
             return {{"branch": "even", "value": n * n}}
-    case:{_LEASE_RETRY}
+    case:{LEASE_RETRY}
       - when: "{{{{ event.name == 'call.done' and error is not defined }}}}"
         then: {{set: {{ctx: {{branch: "{{{{ response }}}}"}}}}}}
     next: fetch
@@ -64,7 +64,7 @@ workflow:
       kind: postgres
       query: "SELECT 'odd' AS branch, %(n)s::int + 1000 AS value"
       params: {{n: "{{{{ workload.n }}}}"}}
-    case:{_LEASE_RETRY}
+    case:{LEASE_RETRY}
       - when: "{{{{ event.name == 'call.done' and error is not defined }}}}"
         then: {{set: {{ctx: {{branch: "{{{{ response.rows[0] }}}}"}}}}}}
     next: fetch
@@ -92,7 +92,7 @@ workflow:
       code: |
         def main(x, n):
             return x * 10 + n
-    case:{_LEASE_RETRY}
+    case:{LEASE_RETRY}
     next: record
 
   - step: record
@@ -115,7 +115,7 @@ workflow:
         values: >-
           {{{{ {{'branch': ctx.branch.value, 'fetch': fetch.data.ok,
                 'scale': scale | sum}} | tojson }}}}
-    case:{_LEASE_RETRY}
+    case:{LEASE_RETRY}
     next: end
 
   - step: end
@@ -126,7 +126,7 @@ workflow:
       scaled: "{{{{ scale }}}}"
       recorded: "{{{{ record.rows[0].total }}}}"
     tool: {{kind: noop}}
-    case:{_LEASE_RETRY}
+    case:{LEASE_RETRY}
 """
 
 RESULTS_TABLES = """

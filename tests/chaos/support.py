@@ -108,6 +108,7 @@ class Cluster:
     concurrency: int = 4
     processes: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
     gateway_url: str | None = None
+    gateway_port: int = 0
     crashed: list[str] = field(default_factory=list)  # processes that died unasked
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -123,6 +124,8 @@ class Cluster:
                 "--safety-interval",
                 str(self.safety_interval),
             ]
+        elif kind == "gateway":  # on the same port, so clients find it again
+            args = ["--host", "127.0.0.1", "--port", str(self.gateway_port)]
         else:
             raise ValueError(kind)
         return start_daemon(kind, self.dsn, self.log_dir, *args)
@@ -131,13 +134,9 @@ class Cluster:
         self.processes["engine"] = [self._spawn("engine") for _ in range(self.engines)]
         self.processes["worker"] = [self._spawn("worker") for _ in range(self.workers)]
         if self.gateway:
-            port = free_port()
-            self.processes["gateway"] = [
-                start_daemon(
-                    "gateway", self.dsn, self.log_dir, "--host", "127.0.0.1", "--port", str(port)
-                )
-            ]
-            self.gateway_url = f"http://127.0.0.1:{port}"
+            self.gateway_port = free_port()
+            self.processes["gateway"] = [self._spawn("gateway")]
+            self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
             self._wait_healthy()
 
     def _wait_healthy(self) -> None:
@@ -160,6 +159,29 @@ class Cluster:
                 self.crashed.append(f"{kind} pid {process.pid} exited {process.returncode}")
             kill(process)
             self.processes[kind][index] = self._spawn(kind)
+
+    def wait_ready(self, kind: str, stop: threading.Event, timeout: float = 60.0) -> None:
+        """Until the gateway answers its health check, or every engine and worker holds
+        its LISTEN connection (no later than `timeout`: PostgreSQL may be restarting)."""
+        deadline = time.monotonic() + timeout
+        expected = len(self.processes["engine"]) + len(self.processes["worker"])
+        while time.monotonic() < deadline and not stop.is_set():
+            try:
+                if kind == "gateway":
+                    url = f"{self.gateway_url}/api/v2/health"
+                    if httpx.get(url, timeout=5).status_code == 200:
+                        return
+                else:
+                    with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                        (listening,) = conn.execute(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            f" WHERE datname = current_database() AND {LISTENERS}"
+                        ).fetchone()
+                    if listening >= expected:
+                        return
+            except (httpx.TransportError, psycopg.OperationalError):
+                pass
+            stop.wait(0.2)
 
     def check_alive(self) -> None:
         with self._lock:
@@ -193,24 +215,69 @@ def running_cluster(dsn: str, log_dir: Path, **options: Any) -> Iterator[Cluster
         cluster.stop()
 
 
-class KillDriver:
-    """A thread that SIGKILLs a random engine or worker every `interval` seconds (a random
-    value in the range) and restarts it at once."""
+LISTENERS = "application_name LIKE '%%-listen'"
 
-    def __init__(self, cluster: Cluster, interval: tuple[float, float], seed: int) -> None:
+
+def terminate_listeners(dsn: str) -> int:
+    """pg_terminate_backend every daemon's LISTEN connection; 0 while PostgreSQL is down."""
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = current_database() AND {LISTENERS}"
+            ).fetchall()
+    except psycopg.OperationalError:
+        return 0
+    return sum(1 for (ok,) in rows if ok)
+
+
+class KillDriver:
+    """A thread that every `interval` seconds (a random value in the range) does the next
+    of `kinds`, taken in a new random order each round (so every kind comes once in each
+    `len(kinds)` faults): a daemon kind SIGKILLs a random process of that kind and starts
+    its replacement at once; `listen` terminates every daemon's LISTEN connection."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        interval: tuple[float, float],
+        seed: int,
+        kinds: tuple[str, ...] = ("engine", "worker"),
+    ) -> None:
         self.cluster = cluster
         self.interval = interval
+        self.kinds = kinds
         self.rng = random.Random(seed)
         self.kills: Counter[str] = Counter()
+        self.listen_connections_terminated = 0
+        self.last_fault = time.time()  # wall clock, to compare with finished_at
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="kill-driver")
 
+    def _next_kinds(self) -> Iterator[str]:
+        while True:
+            kinds = list(self.kinds)
+            self.rng.shuffle(kinds)
+            yield from kinds
+
     def _run(self) -> None:
+        kinds = self._next_kinds()
         while not self._stop.wait(self.rng.uniform(*self.interval)):
-            kind = self.rng.choice(["engine", "worker"])
-            index = self.rng.randrange(len(self.cluster.processes[kind]))
-            self.cluster.kill_and_restart(kind, index)
-            self.kills[kind] += 1
+            kind = next(kinds)
+            if kind == "listen":
+                terminated = terminate_listeners(self.cluster.dsn)
+                self.listen_connections_terminated += terminated
+                if terminated:
+                    self.kills[kind] += 1
+            else:
+                index = self.rng.randrange(len(self.cluster.processes[kind]))
+                self.cluster.kill_and_restart(kind, index)
+                self.kills[kind] += 1
+                # The next fault waits for the replacement to be up: on a loaded machine a
+                # daemon takes seconds to start, and faults faster than that would only
+                # ever kill daemons that never started (no work moves at all).
+                self.cluster.wait_ready(kind, self._stop)
+            self.last_fault = time.time()
 
     def __enter__(self) -> KillDriver:
         self._thread.start()
@@ -224,51 +291,101 @@ class KillDriver:
 # --- starting executions through the gateway -------------------------------------------
 
 
+def _post_until_taken(
+    client: httpx.Client,
+    what: str,
+    url: str,
+    body: dict[str, Any],
+    retry_on: tuple[int, ...],
+    taken_if_lost: tuple[int, ...] = (),
+    **options: Any,
+) -> None:
+    """POST until answered 200/202, retrying transport errors (a gateway killed under the
+    request) and the statuses in `retry_on`; after a lost answer, `taken_if_lost` also
+    means the first request was taken."""
+    deadline = time.monotonic() + EVENTUALLY
+    lost = False
+    while True:
+        try:
+            answer = client.post(url, json=body, **options)
+        except httpx.TransportError:
+            answer, lost = None, True
+        if answer is not None and answer.status_code in (200, 202):
+            return
+        if answer is not None and lost and answer.status_code in taken_if_lost:
+            return
+        if answer is not None and answer.status_code not in retry_on:
+            raise AssertionError(f"{what}: {answer.status_code} {answer.text[:500]}")
+        assert time.monotonic() < deadline, f"could not {what}"
+        time.sleep(0.2)
+
+
 def post_start(
     client: httpx.Client, execution_id: str, path: str, workload: dict[str, Any]
 ) -> None:
-    """Start one execution; retried (same Idempotency-Key) while the database is down."""
+    """Start one execution; retried (same Idempotency-Key) while the database or the
+    gateway is down."""
     body = {"name": "workflow.start", "execution_id": execution_id, "path": path}
     body["workload"] = workload
-    deadline = time.monotonic() + EVENTUALLY
-    while True:
-        try:
-            answer = client.post(
-                "/api/v2/events",
-                params={"wait": 0},
-                json=body,
-                headers={"Idempotency-Key": f"start-{execution_id}"},
-            )
-        except httpx.TransportError:
-            answer = None
-        if answer is not None and answer.status_code in (200, 202):
-            return
-        if answer is not None and answer.status_code not in (503,):
-            raise AssertionError(
-                f"start of {execution_id}: {answer.status_code} {answer.text[:500]}"
-            )
-        assert time.monotonic() < deadline, f"could not start {execution_id}"
-        time.sleep(0.2)
+    _post_until_taken(
+        client,
+        f"start {execution_id}",
+        "/api/v2/events",
+        body,
+        (503,),
+        params={"wait": 0},
+        headers={"Idempotency-Key": f"start-{execution_id}"},
+    )
+
+
+def post_signal(client: httpx.Client, execution_id: str, name: str, data: dict[str, Any]) -> None:
+    """Signal one execution; retried while it is not applied yet (404) or the database
+    or the gateway is down. The signal endpoint takes no Idempotency-Key, so a retry
+    after a lost answer may store it twice (the second is never consumed)."""
+    _post_until_taken(
+        client,
+        f"signal {execution_id}",
+        f"/api/v2/executions/{execution_id}/signals",
+        {"name": name, "data": data},
+        (404, 503),
+        taken_if_lost=(409,),  # the first one was taken and the execution has finished
+    )
+
+
+# What the starter does for one execution: its id, workload, playbook path and the
+# signal (name, data) to send after the start, if any.
+Start = tuple[str, dict[str, Any], str, tuple[str, dict[str, Any]] | None]
 
 
 def start_paced(
     gateway_url: str,
-    starts: list[tuple[str, dict[str, Any]]],
-    path: str,
+    starts: list[Start],
     every: float,
+    clients: int = 1,
 ) -> threading.Thread:
-    """Start executions one after another, `every` seconds apart, in a thread; the
-    thread's `errors` list holds what went wrong."""
+    """Start executions in a thread: `clients` clients, each one after another, `every`
+    seconds apart, over its share of `starts`; the thread's `errors` list holds what went
+    wrong."""
     errors: list[str] = []
 
-    def run() -> None:
+    def client_run(share: list[Start]) -> None:
         with httpx.Client(base_url=gateway_url, timeout=30) as client:
-            for execution_id, workload in starts:
+            for execution_id, workload, path, signal in share:
                 try:
                     post_start(client, execution_id, path, workload)
+                    if signal is not None:
+                        post_signal(client, execution_id, *signal)
                 except AssertionError as exc:
                     errors.append(str(exc))
                 time.sleep(every)
+
+    def run() -> None:
+        shares = [starts[i::clients] for i in range(clients)]
+        threads = [threading.Thread(target=client_run, args=(s,), daemon=True) for s in shares]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     thread = threading.Thread(target=run, daemon=True, name="starter")
     thread.errors = errors  # type: ignore[attr-defined]
@@ -296,7 +413,9 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = EVENTUAL
 
 # --- exactness checks ------------------------------------------------------------------
 
-CLIENT_EVENTS = ("workflow.start", "workflow.cancel", "call.done")
+# Events the engine applies (and counts in events_applied): written by clients, or by
+# the maintenance scan (timeout).
+CLIENT_EVENTS = ("workflow.start", "workflow.cancel", "call.done", "signal", "timeout")
 
 
 @dataclass
